@@ -16,8 +16,8 @@ int parse_size(const char *s, uint64_t default_unit, uint64_t *out)
 	uint64_t unit = default_unit;
 	long double v;
 
-	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
-		return -1;
+	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.') || strpbrk(s, "xXpPeE"))
+		return -1; /* strtold would also take hex floats and exponents */
 	errno = 0;
 	v = strtold(s, &end);
 	if (errno || end == s || v < 0)

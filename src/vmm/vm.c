@@ -119,7 +119,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status)
 		if (vm->vcpus[i] && vm->accel)
 			vm->accel->vcpu_kick(vm->vcpus[i]);
 	if (vm->loop)
-		evloop_wake(vm->loop);
+		evloop_stop(vm->loop);
 	pthread_mutex_lock(&vm->pause_lock);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);

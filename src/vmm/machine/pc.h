@@ -52,4 +52,27 @@ static inline unsigned pc_pci_intx_gsi(unsigned dev, unsigned pin)
 #define PC_BIOS_BASE      0xe0000 /* ACPI RSDP and tables: 0xe0000 - 0xfffff */
 #define PC_BIOS_END       0x100000
 
+struct chardev;
+struct ns16550;
+struct acpi_pm;
+struct pci_host;
+struct control;
+
+/* The devices of one pc machine (vm->pc), for the parts that need to reach them. */
+struct pc_machine {
+	struct chardev *serial_chr;
+	struct ns16550 *com1;
+	struct acpi_pm *acpi_pm; /* power button for graceful shutdown */
+	struct pci_host *pci;
+	struct control *control; /* the control socket, if --control was given */
+};
+
+struct vmm_config;
+
+/* Create the pc machine's devices for cfg on vm (RAM and accelerator already set up). */
+int pc_machine_create(struct vm *vm, const struct vmm_config *cfg);
+/* Load the kernel and firmware tables; fill the BSP's entry state. */
+int pc_machine_load(struct vm *vm, const struct vmm_config *cfg, struct x86_cpu_state *bsp);
+void pc_machine_destroy(struct vm *vm);
+
 #endif

@@ -1,0 +1,50 @@
+/* berth-vmm's command line, parsed into one struct (QEMU-like options). */
+#ifndef BERTH_VMM_CONFIG_H
+#define BERTH_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define VMM_MAX_DISKS 16
+#define VMM_MAX_NETS  8
+
+struct vmm_disk_config {
+	const char *path;
+	const char *format; /* "raw" or "qcow2"; NULL: raw */
+	bool readonly;
+};
+
+struct vmm_net_config {
+	const char *spec; /* as given: "user[,hostfwd=...]" or "tap,ifname=NAME" */
+};
+
+struct vmm_config {
+	const char *name;
+	const char *accel; /* "kvm", "soft" or "auto" */
+	uint64_t memory;   /* bytes */
+	int cpus;
+	const char *kernel, *initrd, *append;
+	const char *serial;  /* "stdio", "file:PATH", "unix:PATH", "null" */
+	const char *control; /* control socket path or NULL */
+	bool debug_exit;
+	uint16_t debug_exit_port;
+	bool no_reboot;
+	struct vmm_disk_config disks[VMM_MAX_DISKS];
+	int ndisks;
+	struct vmm_net_config nets[VMM_MAX_NETS];
+	int nnets;
+};
+
+enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };
+
+/*
+ * Parse argv into *cfg (defaults filled in). On CONFIG_ERROR, err holds one
+ * line saying what is wrong. Strings in cfg point into argv.
+ */
+enum config_result config_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
+				size_t errlen);
+void config_usage(FILE *out, const char *prog);
+
+#endif
