@@ -23,6 +23,8 @@
 #define BLK_RDONLY   (1 << 0) /* open read-only; writes fail with -EROFS */
 #define BLK_NOCACHE  (1 << 1) /* O_DIRECT on the image file (cache=none) */
 #define BLK_NO_FLUSH (1 << 2) /* ignore flushes (cache=unsafe); for tests and benchmarks */
+#define BLK_NO_BACKING (1 << 3) /* do not open the backing file (metadata-only use: info, check) */
+#define BLK_REPAIR_OPEN (1 << 4) /* allow opening dirty/corrupt qcow2 read-write, for repair */
 
 /* Largest chain of backing files followed before giving up. */
 #define BLK_MAX_BACKING_DEPTH 64

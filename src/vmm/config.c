@@ -45,7 +45,7 @@ void config_usage(FILE *out, const char *prog)
 		"  --append STRING        kernel command line\n"
 		"  --serial stdio|file:PATH|unix:PATH|null\n"
 		"                         COM1 back end (default stdio)\n"
-		"  --device isa-debug-exit[,iobase=0xf4]\n"
+		"  --device isa-debug-exit[,iobase=0xf4][,iosize=1|2|4]\n"
 		"                         a write of v to the port exits with status (v << 1) | 1\n"
 		"  --disk PATH[,format=raw|qcow2][,readonly]\n"
 		"                         a virtio disk (repeatable: vda, vdb, ...)\n"
@@ -100,6 +100,7 @@ static enum config_result parse_device(const char *arg, struct vmm_config *cfg, 
 			if (*end || (v != 1 && v != 2 && v != 4))
 				return fail(err, errlen, "--device isa-debug-exit: bad iosize '%s'",
 					    tok + 7);
+			cfg->debug_exit_size = v;
 		} else {
 			return fail(err, errlen, "--device isa-debug-exit: unknown option '%s'", tok);
 		}
@@ -159,6 +160,7 @@ enum config_result config_parse(int argc, char **argv, struct vmm_config *cfg, c
 	cfg->cpus = 1;
 	cfg->serial = "stdio";
 	cfg->debug_exit_port = 0xf4;
+	cfg->debug_exit_size = 1;
 	optind = 1;
 	opterr = 0;
 

@@ -30,6 +30,7 @@ struct vmm_config {
 	const char *control; /* control socket path or NULL */
 	bool debug_exit;
 	uint16_t debug_exit_port;
+	unsigned debug_exit_size; /* 1, 2 or 4 bytes (QEMU's iosize) */
 	bool no_reboot;
 	struct vmm_disk_config disks[VMM_MAX_DISKS];
 	int ndisks;

@@ -47,6 +47,9 @@ struct control {
 	char *serial_path;
 	struct control_client *clients;
 	int nclients;
+	/* An event a command raised: sent after the command's reply. */
+	const char *deferred_event;
+	json_t *deferred_data;
 };
 
 static void client_close(struct control_client *c);
@@ -158,9 +161,7 @@ static json_t *cmd_system_powerdown(struct control *ctl, json_t *args)
 
 	if (!vm->pc || !vm->pc->acpi_pm)
 		return error_reply("GenericError", "this machine has no ACPI power button");
-	pthread_mutex_lock(&vm->lock);
-	acpi_pm_power_button(vm->pc->acpi_pm);
-	pthread_mutex_unlock(&vm->lock);
+	acpi_pm_power_button(vm->pc->acpi_pm); /* takes vm->lock itself */
 	return ok_reply(NULL);
 }
 
@@ -169,7 +170,8 @@ static json_t *cmd_system_reset(struct control *ctl, json_t *args)
 {
 	(void)args;
 	vm_request_stop(ctl->vm, VM_STOP_RESET, 0);
-	control_emit_event(ctl, "RESET", json_pack("{s:b}", "guest", false));
+	ctl->deferred_event = "RESET";
+	ctl->deferred_data = json_pack("{s:b}", "guest", false);
 	return ok_reply(NULL);
 }
 
@@ -179,7 +181,7 @@ static json_t *cmd_stop(struct control *ctl, json_t *args)
 	(void)args;
 	if (!vm_paused(ctl->vm)) {
 		vm_pause(ctl->vm);
-		control_emit_event(ctl, "STOP", NULL);
+		ctl->deferred_event = "STOP";
 	}
 	return ok_reply(NULL);
 }
@@ -190,7 +192,7 @@ static json_t *cmd_cont(struct control *ctl, json_t *args)
 	(void)args;
 	if (vm_paused(ctl->vm)) {
 		vm_resume(ctl->vm);
-		control_emit_event(ctl, "RESUME", NULL);
+		ctl->deferred_event = "RESUME";
 	}
 	return ok_reply(NULL);
 }
@@ -268,9 +270,15 @@ static bool client_process(struct control_client *c)
 
 	while ((nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = nl - (c->in + start);
-		if (len && !client_send(c, handle_line(c->ctl, c->in + start, len)))
-			return false;
-		if (c->dead)
+		bool sent = !len || client_send(c, handle_line(c->ctl, c->in + start, len));
+
+		if (c->ctl->deferred_event) {
+			const char *ev = c->ctl->deferred_event;
+			c->ctl->deferred_event = NULL;
+			control_emit_event(c->ctl, ev, c->ctl->deferred_data);
+			c->ctl->deferred_data = NULL;
+		}
+		if (!sent || c->dead)
 			return false;
 		start += len + 1;
 	}

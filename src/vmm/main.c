@@ -9,9 +9,7 @@
 #include "common/util.h"
 #include "vmm/accel/kvm.h"
 #include "vmm/accel/soft/soft.h"
-#include "vmm/boot/boot.h"
 #include "vmm/config.h"
-#include "vmm/control.h"
 #include "vmm/machine/pc.h"
 #include "vmm/vm.h"
 
@@ -20,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -30,7 +29,7 @@ static struct vm the_vm;
 static const struct accel_ops *choose_accel(const struct vmm_config *cfg)
 {
 	char why[256] = "";
-	bool linux_guest = boot_kernel_is_linux(cfg->kernel);
+	bool linux_guest = pc_kernel_is_linux(cfg->kernel);
 	bool kvm_ok = kvm_accel_ops.can_run_linux(why, sizeof(why));
 
 	if (!strcmp(cfg->accel, "soft"))

@@ -74,14 +74,6 @@ size_t pc_e820_map(const struct vm *vm, struct e820_entry *out, size_t max);
 int boot_load_kernel(struct vm *vm, const char *kernel, const char *initrd, const char *cmdline,
 		     struct x86_cpu_state *bsp);
 
-/* The protocol loaders behind boot_load_kernel, for an image already in memory. */
-int linux_load(struct vm *vm, const char *name, const uint8_t *image, size_t len,
-	       const char *initrd, const char *cmdline, struct x86_cpu_state *bsp);
-int multiboot_load(struct vm *vm, const char *name, const uint8_t *image, size_t len,
-		   const char *initrd, const char *cmdline, struct x86_cpu_state *bsp);
-/* Offset of a valid Multiboot v1 header in the image's first 8 KiB, or -1. */
-long multiboot_find_header(const uint8_t *image, size_t len);
-
 /*
  * Write the firmware tables (ACPI at PC_ACPI_RSDP_ADDR, MP table in the EBDA
  * and at PC_MPTABLE_ADDR, BIOS data area words) into guest RAM. 0 or -1 (logged).
@@ -89,8 +81,5 @@ long multiboot_find_header(const uint8_t *image, size_t len);
 int pc_build_firmware_tables(struct vm *vm);
 int pc_build_acpi_tables(struct vm *vm);
 int pc_build_mptable(struct vm *vm);
-
-/* Write a GDT of the given 8-byte descriptors at BOOT_GDT_ADDR and point st at it. */
-int boot_write_gdt(struct vm *vm, const uint64_t *desc, unsigned n, struct x86_cpu_state *st);
 
 #endif

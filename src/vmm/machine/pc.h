@@ -74,5 +74,7 @@ int pc_machine_create(struct vm *vm, const struct vmm_config *cfg);
 /* Load the kernel and firmware tables; fill the BSP's entry state. */
 int pc_machine_load(struct vm *vm, const struct vmm_config *cfg, struct x86_cpu_state *bsp);
 void pc_machine_destroy(struct vm *vm);
+/* Is this kernel image a Linux bzImage (as opposed to Multiboot)? */
+bool pc_kernel_is_linux(const char *path);
 
 #endif

@@ -87,12 +87,29 @@ bool lapic_take_nmi(struct lapic *apic);
 /* INIT/SIPI pending for this vCPU? Clears it; sets *sipi_vector for SIPI. */
 enum lapic_event lapic_take_event(struct lapic *apic, uint8_t *sipi_vector);
 
+/* The PIC's INT output (pin 0) or an NMI source (pin 1) drove LINTpin to level. */
+void lapic_set_lint(struct lapic *apic, unsigned pin, bool level);
+/* Wake the owning vCPU so it re-evaluates interrupts and deadlines. */
+void lapic_kick(struct lapic *apic);
+
 /* Fire the timer if it expired by now_ns; return the next deadline (ns) or UINT64_MAX. */
 uint64_t lapic_poll_timer(struct lapic *apic, uint64_t now_ns);
 
-/* Deliver an interrupt message to the APICs it addresses (IOAPIC, MSI and IPIs use this). */
-void lapic_deliver(struct vm *vm, uint32_t dest, bool logical, unsigned delivery_mode,
-		   uint8_t vector, bool level_trigger);
+/* Delivery modes of interrupt messages (ICR, IOAPIC redirection entries, MSI data). */
+enum apic_delivery_mode {
+	APIC_DM_FIXED = 0,
+	APIC_DM_LOWEST = 1,
+	APIC_DM_SMI = 2,
+	APIC_DM_NMI = 4,
+	APIC_DM_INIT = 5,
+	APIC_DM_STARTUP = 6,
+	APIC_DM_EXTINT = 7,
+};
+
+/* Deliver an interrupt message to the APICs it addresses (IOAPIC, MSI and IPIs use this).
+ * Returns how many APICs accepted it (the IOAPIC sets remote IRR only if one did). */
+int lapic_deliver(struct vm *vm, uint32_t dest, bool logical, unsigned delivery_mode,
+		  uint8_t vector, bool level_trigger);
 /* Decode and deliver an MSI (address 0xfeeXXXXX, data). */
 void lapic_send_msi(struct vm *vm, uint64_t addr, uint32_t data);
 

@@ -111,6 +111,9 @@ struct x86_cpu {
 	bool halted;
 	bool wait_for_sipi;
 	uint8_t shadow;        /* interrupt shadow after STI / MOV SS (instructions left) */
+	bool window_event;     /* IF went from 0 to 1: recheck interrupts once the shadow ends */
+	bool irq_waiting;      /* the platform has an interrupt waiting for the window */
+	bool pause_hint;       /* PAUSE executed (spin loop) */
 	int pending_irq;       /* external vector to deliver before the next instruction, or -1 */
 	bool pending_nmi, nmi_blocked;
 	atomic_bool exit_request;
@@ -128,9 +131,11 @@ struct x86_cpu {
 
 	/* Instruction fetch window (insn.c). */
 	const uint8_t *fetch_ptr, *fetch_end;
-	uint64_t fetch_lin; /* linear address of fetch_ptr */
-	uint64_t fetch_rip; /* RIP of the next byte to fetch */
+	const uint8_t *fetch_page_host; /* host address of the page at fetch_page_lin */
+	uint64_t fetch_page_lin;        /* linear page of the window, or ~0 */
+	uint64_t fetch_rip;             /* RIP of the next byte to fetch */
 	unsigned fetch_len;
+	uint8_t fetch_mmio_byte;
 
 	/* Software TLB, one per privilege (0: supervisor, 1: user). */
 	struct x86_tlb_entry tlb[2][X86_TLB_SIZE];

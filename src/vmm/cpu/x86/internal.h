@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "vmm/cpu/x86/cpu.h"
 
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_NONE = 7 };
@@ -187,6 +188,10 @@ static inline uint64_t size_mask(unsigned size)
 {
 	return size == 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
 }
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
 static inline int64_t sext(uint64_t v, unsigned size)
 {
 	switch (size) {
@@ -235,7 +240,8 @@ void x86_sysexit(struct x86_cpu *cpu, unsigned opsize);
 void x86_check_io(struct x86_cpu *cpu, uint16_t port, unsigned size);
 
 /* --- string instructions (string.c) --- */
-void x86_string(struct x86_cpu *cpu, struct insn *d);
+/* Returns false when a REP loop stopped early and must resume at the same RIP. */
+bool x86_string(struct x86_cpu *cpu, struct insn *d);
 
 /* --- x87 (fpu.c) and SSE (sse.c) --- */
 /* Execute an x87 escape (D8-DF) or FPU-related 0F opcode; the modrm is decoded. */
@@ -247,6 +253,9 @@ void x86_fxrstor(struct x86_cpu *cpu, struct insn *d, uint64_t ea);
 bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d);
 
 /* --- decode helpers for fpu.c / sse.c (insn.c) --- */
+void x86_step(struct x86_cpu *cpu);
+void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d);
+void x86_exec_system(struct x86_cpu *cpu, struct insn *d);
 uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d); /* final effective address */
 uint64_t x86_fetch(struct x86_cpu *cpu, unsigned size);
 static inline uint64_t x86_get_reg(struct x86_cpu *cpu, const struct insn *d, int r, unsigned size)

@@ -260,7 +260,7 @@ void x86_tlb_flush(struct x86_cpu *cpu, bool global_too)
 				e->global = false;
 			}
 		}
-	cpu->fetch_ptr = cpu->fetch_end = NULL;
+	cpu->fetch_page_lin = ~0ULL;
 }
 
 void x86_cpu_flush_tlb(struct x86_cpu *cpu)
@@ -284,7 +284,7 @@ void x86_tlb_flush_page(struct x86_cpu *cpu, uint64_t lin)
 				e->global = false;
 			}
 		}
-	cpu->fetch_ptr = cpu->fetch_end = NULL;
+	cpu->fetch_page_lin = ~0ULL;
 }
 
 /* Slow-path read of size bytes at lin (may cross a page, may be MMIO). */

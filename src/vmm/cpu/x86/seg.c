@@ -12,7 +12,7 @@ void x86_update_mode(struct x86_cpu *cpu)
 	cpu->code64 = cpu->long_mode && cpu->seg[SEG_CS].l;
 	cpu->def_size = cpu->seg[SEG_CS].db ? 4 : 2;
 	cpu->stack_size = cpu->code64 ? 8 : cpu->seg[SEG_SS].db ? 4 : 2;
-	cpu->fetch_ptr = cpu->fetch_end = NULL;
+	cpu->fetch_page_lin = ~0ULL;
 }
 
 /* A real-mode (or VM86) segment: base = selector * 16, other attributes kept. */

@@ -1,0 +1,58 @@
+/* The berth CLI's commands and the helpers they share. */
+#ifndef BERTH_CLI_CLI_H
+#define BERTH_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli/client.h"
+
+/* A command gets argv with its own name in argv[0]; returns the exit status. */
+typedef int (*command_fn)(struct client *c, int argc, char **argv);
+
+struct command {
+	const char *name;
+	command_fn fn;
+	const char *help;
+	const char *args;
+};
+
+int cmd_list(struct client *c, int argc, char **argv);
+int cmd_define(struct client *c, int argc, char **argv);
+int cmd_undefine(struct client *c, int argc, char **argv);
+int cmd_create(struct client *c, int argc, char **argv);
+int cmd_start(struct client *c, int argc, char **argv);
+int cmd_shutdown(struct client *c, int argc, char **argv);
+int cmd_destroy(struct client *c, int argc, char **argv);
+int cmd_reboot(struct client *c, int argc, char **argv);
+int cmd_reset(struct client *c, int argc, char **argv);
+int cmd_suspend(struct client *c, int argc, char **argv);
+int cmd_resume(struct client *c, int argc, char **argv);
+int cmd_autostart(struct client *c, int argc, char **argv);
+int cmd_dominfo(struct client *c, int argc, char **argv);
+int cmd_domstate(struct client *c, int argc, char **argv);
+int cmd_dumpxml(struct client *c, int argc, char **argv);
+int cmd_domblklist(struct client *c, int argc, char **argv);
+int cmd_domiflist(struct client *c, int argc, char **argv);
+int cmd_console(struct client *c, int argc, char **argv);
+int cmd_edit(struct client *c, int argc, char **argv);
+int cmd_nodeinfo(struct client *c, int argc, char **argv);
+int cmd_create_vm(struct client *c, int argc, char **argv);
+int cmd_version(struct client *c, int argc, char **argv);
+
+/* console.c: relay the terminal to a console socket until Ctrl+] or EOF. */
+int console_attach(struct client *c, const char *domain);
+
+/* A virsh-style table: " A   B   C" with a dashed rule under the header. */
+struct table {
+	size_t ncols, nrows;
+	char **cells; /* (nrows + 1) * ncols, row 0 is the header */
+};
+void table_init(struct table *t, size_t ncols, const char *const *headers);
+void table_add(struct table *t, const char *const *row);
+void table_print(struct table *t);
+
+/* Define XML text; prints warnings. Returns the domain name (caller frees) or NULL. */
+char *define_xml(struct client *c, const char *xml, size_t len, bool transient);
+
+#endif

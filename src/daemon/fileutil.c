@@ -1,0 +1,114 @@
+#include "daemon/fileutil.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		die("out of memory formatting a string");
+	return s;
+}
+
+/* fsync the directory that holds path, so a rename or unlink in it is durable. */
+static int fsync_parent(const char *path, struct berr *err)
+{
+	char *copy = xstrdup(path);
+	const char *dir = dirname(copy);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || fsync(fd) < 0) {
+		berr_set(err, BERR_INTERNAL, "syncing directory %s: %s", dir, strerror(errno));
+		ret = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return ret;
+}
+
+int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode,
+		      struct berr *err)
+{
+	char *tmp = xasprintf("%s.XXXXXX", path);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+
+	if (fd < 0) {
+		berr_set(err, BERR_INTERNAL, "creating %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		berr_set(err, BERR_INTERNAL, "writing %s: %s", tmp, strerror(errno));
+		goto fail_unlink;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		berr_set(err, BERR_INTERNAL, "writing %s: %s", tmp, strerror(errno));
+		goto fail_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		berr_set(err, BERR_INTERNAL, "renaming %s to %s: %s", tmp, path, strerror(errno));
+		goto fail_unlink;
+	}
+	free(tmp);
+	return fsync_parent(path, err);
+fail_unlink:
+	unlink(tmp);
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	return -1;
+}
+
+int remove_file_durable(const char *path, struct berr *err)
+{
+	if (unlink(path) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		berr_set(err, BERR_INTERNAL, "removing %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return fsync_parent(path, err);
+}
+
+int mkdir_p(const char *path, mode_t mode, struct berr *err)
+{
+	char *copy = xstrdup(path);
+	int ret = 0;
+
+	for (char *p = copy + 1;; p++) {
+		char c = *p;
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+			berr_set(err, BERR_INTERNAL, "creating directory %s: %s", copy,
+				 strerror(errno));
+			ret = -1;
+			break;
+		}
+		*p = c;
+		if (!c)
+			break;
+	}
+	free(copy);
+	return ret;
+}

@@ -1,0 +1,24 @@
+/* File helpers for berthd's state: atomic replacement and directory set-up. */
+#ifndef BERTH_DAEMON_FILEUTIL_H
+#define BERTH_DAEMON_FILEUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "daemon/error.h"
+
+/*
+ * Replace path with data so that a crash at any point leaves either the old
+ * or the new content: write a temporary file in the same directory, fsync it,
+ * rename it over path, fsync the directory.
+ */
+int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode,
+		      struct berr *err);
+/* Remove path (absent is fine) and fsync its directory. */
+int remove_file_durable(const char *path, struct berr *err);
+/* mkdir -p with mode for the directories it creates. */
+int mkdir_p(const char *path, mode_t mode, struct berr *err);
+/* printf into a new string. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,148 @@
+/* berth-img convert: copy an image (through its backing chain) into a new image. */
+#include "block/block.h"
+#include "common/util.h"
+#include "img/img.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONVERT_BATCH (1U << 20)
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	return !p[0] && !memcmp(p, p + 1, n - 1);
+}
+
+/* Create-option list for the target ("-o"), parsed like create's. */
+static int parse_opts(char *list, struct blk_create_opts *o)
+{
+	for (char *save = NULL, *kv = strtok_r(list, ",", &save); kv;
+	     kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+		uint64_t n;
+
+		if (!val)
+			return img_error("option '%s' needs a value", kv);
+		*val++ = 0;
+		if (!strcmp(kv, "cluster_size") && img_parse_size(val, &n) && n <= UINT32_MAX)
+			o->cluster_size = (uint32_t)n;
+		else if (!strcmp(kv, "compat") && !strcmp(val, "0.10"))
+			o->compat = 2;
+		else if (!strcmp(kv, "compat") && !strcmp(val, "1.1"))
+			o->compat = 3;
+		else if (!strcmp(kv, "compression_type") && !strcmp(val, "zlib"))
+			o->compression_type = 0;
+		else if (!strcmp(kv, "compression_type") && !strcmp(val, "zstd"))
+			o->compression_type = 1;
+		else
+			return img_error("invalid option '%s=%s'", kv, val);
+	}
+	return 0;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+	struct blk_create_opts o = {.format = "raw"};
+	const char *in_fmt = NULL, *in_bfmt = NULL;
+	char err[512], *optlist = NULL;
+	struct blockdev *in = NULL, *out = NULL;
+	bool compress = false;
+	uint8_t *buf = NULL;
+	uint64_t size, gran;
+	int c, ret = 1;
+
+	while ((c = getopt(argc, argv, "+f:O:F:co:qph")) != -1) {
+		switch (c) {
+		case 'f':
+			in_fmt = optarg;
+			break;
+		case 'O':
+			o.format = optarg;
+			break;
+		case 'F':
+			in_bfmt = optarg;
+			break;
+		case 'c':
+			compress = true;
+			break;
+		case 'o':
+			optlist = optarg;
+			break;
+		case 'q':
+		case 'p':
+			break;
+		default:
+			return img_error("convert: invalid option (try --help)");
+		}
+	}
+	if (optlist && parse_opts(optlist, &o))
+		return 1;
+	if (optind != argc - 2)
+		return img_error("convert: expected an input and an output file");
+	if (compress && strcmp(o.format, "qcow2"))
+		return img_error("convert: -c needs -O qcow2");
+	if (!in_fmt) {
+		FILE *f = fopen(argv[optind], "rb");
+		char magic[4] = {0};
+
+		if (f) {
+			if (fread(magic, 1, 4, f) != 4)
+				magic[0] = 0;
+			fclose(f);
+		}
+		in_fmt = memcmp(magic, "QFI\xfb", 4) ? "raw" : "qcow2";
+	}
+	in = blk_open_ex(argv[optind], in_fmt, in_bfmt, BLK_RDONLY, err, sizeof(err));
+	if (!in)
+		return img_error("%s", err);
+	size = blk_size(in);
+	o.size = size;
+	if (blk_create(argv[optind + 1], &o, err, sizeof(err)) < 0) {
+		img_error("%s", err);
+		goto out;
+	}
+	out = blk_open(argv[optind + 1], o.format, 0, err, sizeof(err));
+	if (!out) {
+		img_error("%s", err);
+		goto out;
+	}
+	gran = blk_cluster_size(out) ? blk_cluster_size(out) : 65536;
+	buf = xmalloc(MAX(CONVERT_BATCH, gran));
+	for (uint64_t off = 0; off < size;) {
+		uint64_t n = MIN(size - off, (uint64_t)MAX(CONVERT_BATCH, gran));
+
+		if (blk_pread(in, off, buf, n) < 0) {
+			img_error("read of '%s' at %llu failed", argv[optind],
+				  (unsigned long long)off);
+			goto out;
+		}
+		/* The new image reads as zeroes: write only the non-zero granules. */
+		for (uint64_t g = 0; g < n; g += gran) {
+			uint64_t len = MIN(gran, n - g);
+			int r;
+
+			if (all_zero(buf + g, len))
+				continue;
+			if (compress && len == gran)
+				r = blk_write_compressed(out, off + g, buf + g, len);
+			else
+				r = blk_pwrite(out, off + g, buf + g, len);
+			if (r < 0) {
+				img_error("write of '%s' at %llu failed", argv[optind + 1],
+					  (unsigned long long)(off + g));
+				goto out;
+			}
+		}
+		off += n;
+	}
+	ret = 0;
+out:
+	free(buf);
+	/* The copy is complete only once it is on stable storage (close flushes). */
+	if (out && blk_close(out) < 0 && !ret)
+		ret = img_error("cannot flush '%s'", argv[optind + 1]);
+	blk_close(in);
+	return ret;
+}

@@ -1,0 +1,86 @@
+#!/bin/sh
+# QEMU cross-check of the Linux loader and the firmware tables: boot Debian's
+# kernel in QEMU (TCG, -machine pc) from exactly the memory and CPU state
+# berth's loader produced (see boot_snapshot.c and trampoline.asm), once with
+# ACPI and once with acpi=off (MP table), and check what the kernel says about
+# the tables. Skips (exit 77) when QEMU or the guest image is missing.
+# Usage: test_qemu_boot.sh BOOT_SNAPSHOT TRAMPOLINE.BIN
+set -u
+snapshot=$1 tramp=$2
+kernel=${BERTH_TEST_VMLINUZ:-} initrd=${BERTH_TEST_INITRD:-}
+qemu=$(command -v qemu-system-x86_64) || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
+[ -r "$kernel" ] && [ -r "$initrd" ] || { echo "SKIP: no guest image (scripts/guest-image.sh)"; exit 77; }
+dir=$(mktemp -d /tmp/berth-qemu-boot-XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+fail=0
+
+# boot NAME CPUS CMDLINE: boot, type commands at the shell, reboot through the
+# FADT reset register (QEMU exits: -no-reboot). Output in $dir/NAME.log.
+boot() {
+	mkdir -p "$dir/$1"
+	"$snapshot" "$dir/$1" 256 "$2" "$kernel" "$initrd" "$3" "$tramp" || { fail=1; return; }
+	# shellcheck disable=SC2046
+	(sleep 1; while ! grep -q "berth-guest: ready" "$dir/$1.log" 2>/dev/null; do sleep 1; done
+	 echo "cat /proc/interrupts; echo CROSSCHECK-DONE; reboot -f") |
+	timeout 300 "$qemu" -machine pc -accel tcg -cpu qemu64 -m 256M -smp "$2" \
+		-nodefaults -nographic -no-reboot -serial stdio -monitor none \
+		-bios "$dir/$1/bios.bin" $(cat "$dir/$1/loader-args") >"$dir/$1.log" 2>&1
+}
+
+# expect NAME PATTERN: the log must contain an extended regex.
+expect() {
+	if ! grep -Eq "$2" "$dir/$1.log"; then
+		echo "FAIL: $1: no line matching: $2"
+		fail=1
+	fi
+}
+
+# reject NAME PATTERN: the log must not contain it.
+reject() {
+	if grep -Eq "$2" "$dir/$1.log"; then
+		echo "FAIL: $1: unexpected: $(grep -E "$2" "$dir/$1.log" | head -3)"
+		fail=1
+	fi
+}
+
+boot acpi 2 "console=ttyS0 panic=-1"
+expect acpi "Command line: console=ttyS0 panic=-1"
+expect acpi "BIOS-e820: \[mem 0x0000000000100000-0x000000000fffffff\] usable"
+expect acpi "BIOS-e820: \[mem 0x00000000e0000000-0x00000000efffffff\] reserved"
+expect acpi "ACPI: RSDP 0x00000000000E0000 000024 \(v02 BERTH \)"
+expect acpi "ACPI: XSDT 0x.* \(v01 BERTH  BERTHPC "
+expect acpi "ACPI: FACP .*\(v06 BERTH"
+expect acpi "ACPI: DSDT .*\(v02 BERTH"
+expect acpi "ACPI: APIC .*\(v04 BERTH"
+expect acpi "ACPI: MCFG .*\(v01 BERTH"
+expect acpi "ACPI: PM-Timer IO Port: 0x608"
+expect acpi "IOAPIC\[0\]: apic_id 2, version .*, address 0xfec00000, GSI 0-23"
+expect acpi "ACPI: INT_SRC_OVR \(bus 0 bus_irq 0 global_irq 2 dfl dfl\)"
+expect acpi "ACPI: INT_SRC_OVR \(bus 0 bus_irq 9 global_irq 9 high level\)"
+expect acpi "ACPI: LAPIC_NMI \(acpi_id\[0xff\] dfl dfl lint\[0x1\]\)"
+expect acpi "smp: Brought up 1 node, 2 CPUs"
+expect acpi "PCI: MMCONFIG for domain 0000 \[bus 00-ff\] at \[mem 0xe0000000-0xefffffff\]"
+expect acpi "ACPI: PCI Root Bridge \[PCI0\] \(domain 0000 \[bus 00-ff\]\)"
+expect acpi "clocksource: acpi_pm"
+expect acpi "ACPI: Interpreter enabled"
+expect acpi "Freeing initrd memory"
+expect acpi "berth-guest: ready"
+expect acpi "CROSSCHECK-DONE"
+expect acpi "reboot: Restarting system"
+reject acpi "ACPI (BIOS )?Error|ACPI Warning|Firmware Bug|Kernel panic|BUG:"
+
+boot mptable 2 "console=ttyS0 panic=-1 acpi=off"
+expect mptable "Intel MultiProcessor Specification v1.4"
+expect mptable "MPTABLE: OEM ID: BERTH"
+expect mptable "MPTABLE: Product ID: PC"
+expect mptable "IOAPIC\[0\]: apic_id 2, version 17, address 0xfec00000, GSI 0-23"
+expect mptable "Processors: 2"
+expect mptable "smp: Brought up 1 node, 2 CPUs"
+expect mptable "berth-guest: ready"
+reject mptable "Kernel panic|BUG:|MPTABLE: .*bad"
+
+if [ "$fail" != 0 ]; then
+	for f in acpi mptable; do echo "==== $f"; cat "$dir/$f.log"; done
+	exit 1
+fi
+echo "PASS: Debian's kernel boots in QEMU from berth's boot state and tables"

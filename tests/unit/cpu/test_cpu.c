@@ -1,0 +1,478 @@
+/*
+ * Unit tests of the soft x86-64 CPU: small programs (snippets/NAME.asm, built
+ * with nasm) run on a CPU with a fake platform (16 MiB of RAM, a debug port),
+ * and the tests check registers, memory, exception frames, error codes and
+ * CR2. Every exception vector v enters a stub that sets r15 = v and halts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "vmm/cpu/x86/cpu.h"
+
+#define RAM_SIZE   (16 * MiB)
+#define GDT_BASE   0x1000
+#define IDT_BASE   0x2000
+#define TSS_BASE   0x3000
+#define STUBS      0x5000
+#define PML4       0x10000
+#define PDPT       0x11000
+#define PD         0x12000
+#define PT         0x13000 /* 4 KiB pages for 2-4 MiB */
+#define CODE       0x100000
+#define STACK_TOP  0x70000
+#define RSP0       0x80000
+#define IST1       0x90000
+
+struct env {
+	uint8_t *ram;
+	struct x86_cpu cpu;
+	char out[256];
+	size_t outlen;
+};
+
+static uint8_t *ram_page(void *opaque, uint64_t gpa)
+{
+	struct env *e = opaque;
+
+	return gpa < RAM_SIZE ? e->ram + (gpa & ~0xfffULL) : NULL;
+}
+
+static void pio_write(void *opaque, uint16_t port, uint64_t value, unsigned size)
+{
+	struct env *e = opaque;
+
+	(void)size;
+	if (port == 0xe9 && e->outlen < sizeof(e->out) - 1)
+		e->out[e->outlen++] = (char)value;
+}
+
+static uint64_t pio_read(void *opaque, uint16_t port, unsigned size)
+{
+	(void)opaque;
+	(void)port;
+	return size == 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+static void w64(struct env *e, uint64_t addr, uint64_t v)
+{
+	memcpy(e->ram + addr, &v, 8);
+}
+
+static uint64_t r64(struct env *e, uint64_t addr)
+{
+	uint64_t v;
+
+	memcpy(&v, e->ram + addr, 8);
+	return v;
+}
+
+/* Load snippets/<name>.bin at addr. */
+static void load(struct env *e, const char *name, uint64_t addr)
+{
+	const char *dir = getenv("CPU_SNIPPETS");
+	char path[512];
+	size_t len;
+	void *data;
+
+	assert_non_null(dir);
+	snprintf(path, sizeof(path), "%s/%s.bin", dir, name);
+	data = read_file(path, &len);
+	assert_non_null(data);
+	assert_true(addr + len <= RAM_SIZE);
+	memcpy(e->ram + addr, data, len);
+	free(data);
+}
+
+/* Flat 64-bit long mode with the first GiB identity-mapped (2 MiB pages, user
+ * accessible), 2-4 MiB through a 4 KiB page table, GDT, IDT stubs, TSS. */
+static struct env *env_long(void)
+{
+	struct env *e = xcalloc(1, sizeof(*e));
+	struct x86_platform plat = {.opaque = e, .ram_page = ram_page, .pio_write = pio_write,
+				    .pio_read = pio_read, .crystal_hz = 1000000000, .tsc_deadline = true};
+	struct x86_cpu_state st;
+	unsigned i;
+
+	e->ram = xcalloc(1, RAM_SIZE);
+	x86_cpu_init(&e->cpu, &plat);
+	/* GDT: null, code64, data, user data, user code64, TSS. */
+	w64(e, GDT_BASE + 0x08, 0x00af9b000000ffffULL);
+	w64(e, GDT_BASE + 0x10, 0x00cf93000000ffffULL);
+	w64(e, GDT_BASE + 0x18, 0x00cff3000000ffffULL);
+	w64(e, GDT_BASE + 0x20, 0x00affb000000ffffULL);
+	w64(e, GDT_BASE + 0x28, 0x0000890000000067ULL | ((uint64_t)TSS_BASE << 16));
+	w64(e, TSS_BASE + 4, RSP0);
+	w64(e, TSS_BASE + 0x24, IST1);
+	/* IDT: vector v -> stub "mov r15d, v; hlt" at STUBS + 16 v. */
+	for (i = 0; i < 256; i++) {
+		uint64_t stub = STUBS + 16 * i;
+		uint8_t code[] = {0x41, 0xbf, (uint8_t)i, 0, 0, 0, 0xf4};
+		memcpy(e->ram + stub, code, sizeof(code));
+		w64(e, IDT_BASE + 16 * i,
+		    (stub & 0xffff) | (0x08ULL << 16) | (0x8eULL << 40) | ((stub >> 16) << 48));
+		w64(e, IDT_BASE + 16 * i + 8, stub >> 32);
+	}
+	/* Paging. */
+	w64(e, PML4, PDPT | 7);
+	w64(e, PDPT, PD | 7);
+	for (i = 0; i < 512; i++)
+		w64(e, PD + 8 * i, ((uint64_t)i << 21) | 0x87);
+	w64(e, PD + 8, PT | 7);
+	for (i = 0; i < 512; i++)
+		w64(e, PT + 8 * i, (0x200000 + ((uint64_t)i << 12)) | 7);
+
+	memset(&st, 0, sizeof(st));
+	st.cs = (struct x86_segment){.selector = 0x08, .limit = 0xffffffff, .type = 0xb, .s = 1,
+				     .present = 1, .l = 1, .g = 1};
+	st.ds = st.es = st.fs = st.gs = st.ss =
+		(struct x86_segment){.selector = 0x10, .limit = 0xffffffff, .type = 0x3, .s = 1,
+				     .present = 1, .db = 1, .g = 1};
+	st.tr = (struct x86_segment){.selector = 0x28, .base = TSS_BASE, .limit = 0x67, .type = 0xb,
+				     .present = 1};
+	st.ldt = (struct x86_segment){.unusable = 1};
+	st.gdt = (struct x86_dtable){.base = GDT_BASE, .limit = 0x2f};
+	st.idt = (struct x86_dtable){.base = IDT_BASE, .limit = 0xfff};
+	st.cr0 = X86_CR0_PE | X86_CR0_PG | X86_CR0_WP | X86_CR0_ET | X86_CR0_NE;
+	st.cr3 = PML4;
+	st.cr4 = X86_CR4_PAE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+	st.efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SCE | X86_EFER_NXE;
+	st.rip = CODE;
+	st.rflags = 2;
+	st.gpr[X86_RSP] = STACK_TOP;
+	x86_cpu_set_state(&e->cpu, &st);
+	e->cpu.gpr[X86_R15] = 0xdead;
+	return e;
+}
+
+static void env_free(struct env *e)
+{
+	free(e->ram);
+	free(e);
+}
+
+/* Run until HLT or shutdown. */
+static enum x86_exit run(struct env *e)
+{
+	enum x86_exit r;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		r = x86_cpu_exec(&e->cpu, 1000000);
+		if (r == X86_EXIT_HLT || r == X86_EXIT_SHUTDOWN)
+			return r;
+	}
+	fail_msg("snippet did not halt (rip %#llx)", (unsigned long long)e->cpu.rip);
+	return r;
+}
+
+static void test_arith(void **state)
+{
+	struct env *e = env_long();
+	static const uint64_t want[] = {
+		12, 0x0101, 1, (uint64_t)-21, (2ULL << 32) | 14, (uint64_t)-14, (uint64_t)-2, 0x301,
+		0x704, 0x8000000000001230ULL, 0x0100, 0xffffffff, 0xffffffffffff1234ULL, 1,
+		0xefcdab8967452301ULL, 0xfffffffe00000001ULL, 6, 8, (uint64_t)-1, 222, 28, 0x2211,
+		0x55, 0x77,
+	};
+	unsigned i;
+
+	(void)state;
+	load(e, "arith", CODE);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead); /* no exception */
+	for (i = 0; i < ARRAY_SIZE(want); i++) {
+		if (r64(e, 0x200000 + 8 * i) != want[i])
+			fail_msg("result %u: got %#llx want %#llx", i,
+				 (unsigned long long)r64(e, 0x200000 + 8 * i), (unsigned long long)want[i]);
+	}
+	env_free(e);
+}
+
+/* Run faults.asm case n; return the env after the exception stub halted. */
+static struct env *fault_case(int n)
+{
+	struct env *e = env_long();
+
+	load(e, "faults", CODE);
+	w64(e, PT + 8 * 1, 0x201000 | 5);                    /* read-only, user */
+	w64(e, PT + 8 * 2, 0x202000 | 7 | (1ULL << 63));     /* no-execute */
+	e->ram[0x202000] = 0x90;
+	e->cpu.gpr[X86_RSI] = n;
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	return e;
+}
+
+/* The exception frame on the handler's stack: [err], rip, cs, rflags, rsp, ss. */
+static uint64_t frame(struct env *e, unsigned slot)
+{
+	return r64(e, e->cpu.gpr[X86_RSP] + 8 * slot);
+}
+
+static void test_page_faults(void **state)
+{
+	struct env *e;
+
+	(void)state;
+	e = fault_case(0);
+	assert_int_equal(e->cpu.gpr[X86_R15], 14);
+	assert_int_equal(e->cpu.cr2, 0x40000008);
+	assert_int_equal(frame(e, 0), 0); /* not present, read, supervisor */
+	assert_int_equal(frame(e, 2), 0x08);
+	env_free(e);
+
+	e = fault_case(1);
+	assert_int_equal(e->cpu.gpr[X86_R15], 14);
+	assert_int_equal(e->cpu.cr2, 0x201000);
+	assert_int_equal(frame(e, 0), 3); /* present, write (CR0.WP) */
+	env_free(e);
+
+	e = fault_case(5);
+	assert_int_equal(e->cpu.gpr[X86_R15], 14);
+	assert_int_equal(e->cpu.cr2, 0x202000);
+	assert_int_equal(frame(e, 0), 0x11); /* present, instruction fetch */
+	assert_int_equal(frame(e, 1), 0x202000);
+	env_free(e);
+}
+
+static void test_exceptions(void **state)
+{
+	struct env *e;
+	uint64_t rip;
+
+	(void)state;
+	e = fault_case(2);
+	assert_int_equal(e->cpu.gpr[X86_R15], 6);
+	rip = frame(e, 0);
+	assert_int_equal(e->ram[rip], 0x0f); /* the frame points at UD2 itself */
+	assert_int_equal(e->ram[rip + 1], 0x0b);
+	assert_int_equal(frame(e, 1), 0x08);
+	env_free(e);
+
+	e = fault_case(3);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0);
+	rip = frame(e, 0);
+	assert_int_equal(e->ram[rip], 0xf7); /* DIV ECX */
+	env_free(e);
+
+	e = fault_case(4);
+	assert_int_equal(e->cpu.gpr[X86_R15], 13);
+	assert_int_equal(frame(e, 0), 0); /* #GP(0) for a non-canonical address */
+	env_free(e);
+
+	e = fault_case(6);
+	assert_int_equal(e->cpu.gpr[X86_R15], 3);
+	rip = frame(e, 0);
+	assert_int_equal(e->ram[rip - 1], 0xcc); /* trap: return address after INT3 */
+	assert_int_equal(e->cpu.gpr[X86_RSP], STACK_TOP - 40); /* same privilege, aligned */
+	env_free(e);
+}
+
+static void test_triple_fault(void **state)
+{
+	struct env *e = fault_case(2);
+
+	(void)state;
+	env_free(e);
+	e = env_long();
+	load(e, "faults", CODE);
+	e->cpu.gpr[X86_RSI] = 2;
+	e->cpu.idt.limit = 0; /* nothing can be delivered: #UD -> #GP -> #DF -> shutdown */
+	assert_int_equal(run(e), X86_EXIT_SHUTDOWN);
+	env_free(e);
+}
+
+static void test_syscall_sysret(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	load(e, "syscall", CODE);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	/* HLT at CPL 3 raised #GP(0) on the kernel stack from the TSS. */
+	assert_int_equal(e->cpu.gpr[X86_R15], 13);
+	assert_int_equal(e->cpu.gpr[X86_RSP], RSP0 - 48);
+	assert_int_equal(frame(e, 0), 0);
+	assert_int_equal(frame(e, 2), 0x23);        /* user CS */
+	assert_int_equal(frame(e, 4), 0x3ff000);    /* user RSP */
+	assert_int_equal(frame(e, 5), 0x1b);        /* user SS */
+	assert_int_equal(frame(e, 1), e->cpu.gpr[X86_R12] + 7); /* HLT after mov r9 */
+	assert_int_equal(e->cpu.gpr[X86_R10], 0x23); /* CS seen by user code */
+	assert_int_equal(e->cpu.gpr[X86_R14], 0x08); /* CS in the SYSCALL entry */
+	assert_int_equal(e->cpu.gpr[X86_RBX], 0x10); /* SS in the SYSCALL entry */
+	assert_int_equal(e->cpu.gpr[X86_R13] & 0x200, 0x200); /* R11 = user RFLAGS */
+	assert_int_equal(e->cpu.gpr[X86_R9], 0x1234);
+	env_free(e);
+}
+
+static void test_mode_switch(void **state)
+{
+	struct env *e = env_long();
+	struct x86_cpu_state st;
+
+	(void)state;
+	load(e, "modes", 0x8000);
+	x86_state_reset(&st);
+	st.cs.selector = 0;
+	st.cs.base = 0;
+	st.rip = 0x8000;
+	x86_cpu_set_state(&e->cpu, &st);
+	assert_false(e->cpu.long_mode);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
+	assert_int_equal(e->cpu.gpr[X86_RBX] & 0xffff, 0x1234);
+	assert_true(e->cpu.long_mode);
+	assert_true(e->cpu.code64);
+	assert_int_equal(e->cpu.gpr[X86_RCX], 0x1122334455667788ULL);
+
+	/* INIT puts the CPU in wait-for-SIPI; SIPI starts it at vector << 12. */
+	x86_cpu_reset(&e->cpu, true);
+	assert_int_equal(x86_cpu_exec(&e->cpu, 10), X86_EXIT_HLT);
+	x86_cpu_sipi(&e->cpu, 0x08);
+	assert_int_equal(e->cpu.seg[1].base, 0x8000);
+	assert_int_equal(e->cpu.rip, 0);
+	assert_false(e->cpu.wait_for_sipi);
+	env_free(e);
+}
+
+static void test_atomics(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	load(e, "atomics", CODE);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
+	assert_int_equal(r64(e, 0x200000), 0x77);
+	assert_int_equal(r64(e, 0x200008), 15);
+	assert_int_equal(r64(e, 0x200010), 1);
+	assert_int_equal(r64(e, 0x200018), 99);
+	assert_int_equal(r64(e, 0x200020), 99);
+	assert_int_equal(r64(e, 0x200028), 1);
+	assert_int_equal(r64(e, 0x200040), 0xaaaa);
+	assert_int_equal(r64(e, 0x200048), 0xbbbb);
+	assert_int_equal(r64(e, 0x200050), 1);
+	assert_int_equal(r64(e, 0x200058), 0x20);
+	assert_int_equal(r64(e, 0x200060), ~0ULL);
+	env_free(e);
+}
+
+static void test_strings(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	load(e, "strings", CODE);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
+	assert_int_equal(r64(e, 0x210000), 0x200301);
+	assert_int_equal(r64(e, 0x210008), 0x2ff);
+	assert_int_equal(r64(e, 0x210010), 0x4242424242424242ULL);
+	assert_int_equal(r64(e, 0x210018), 0x0101010101010101ULL);
+	/* The 5000-byte overlapping copy replicated the 256-byte period. */
+	assert_int_equal(e->ram[0x200100 + 4999 - 0x100 * 19], e->ram[0x200000 + (4999 - 0x100 * 19) % 0x100]);
+	env_free(e);
+}
+
+static void test_self_modifying(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	load(e, "smc", CODE);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
+	assert_int_equal(e->cpu.gpr[X86_RCX], 0x99);
+	assert_int_equal(e->cpu.gpr[X86_RBX], 0x55);
+	env_free(e);
+}
+
+static void test_sse_x87(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	load(e, "sse", CODE);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
+	assert_int_equal(r64(e, 0x200000), 0x020406080a0c0e10ULL);
+	assert_int_equal(r64(e, 0x200008), 12);
+	assert_int_equal(r64(e, 0x200010), 1);
+	assert_int_equal(r64(e, 0x200018), 0xffff);
+	assert_int_equal(r64(e, 0x200020), ~0ULL);
+	assert_int_equal(r64(e, 0x200028), ~0ULL);
+	assert_int_equal(r64(e, 0x200030), 0);
+	assert_int_equal(r64(e, 0x200038), 0x0506070801020304ULL);
+	assert_int_equal(r64(e, 0x200040), 0xff);
+	assert_int_equal(r64(e, 0x200048) & 0xffff, 0x037f);
+	assert_int_equal(r64(e, 0x200058), 12345);
+	assert_int_equal(r64(e, 0x200080) & 0xffff, 0x037f);           /* FXSAVE FCW */
+	assert_int_equal(r64(e, 0x200080 + 24) & 0xffffffff, 0x1f80);  /* MXCSR */
+	assert_int_equal(r64(e, 0x200080 + 160 + 16 * 1), 0x0102030405060708ULL); /* XMM1 */
+	env_free(e);
+}
+
+static void test_interrupt_ist(void **state)
+{
+	struct env *e = env_long();
+	enum x86_exit r;
+
+	(void)state;
+	load(e, "idt", CODE);
+	/* Vector 0x40 uses IST1. */
+	e->ram[IDT_BASE + 16 * 0x40 + 4] = 1;
+	r = x86_cpu_exec(&e->cpu, 100);
+	assert_int_equal(r, X86_EXIT_BUDGET);
+	assert_true(x86_cpu_irq_window(&e->cpu));
+	x86_cpu_interrupt(&e->cpu, 0x40);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0x40);
+	assert_int_equal(e->cpu.gpr[X86_RSP], IST1 - 40);
+	assert_true(frame(e, 0) > CODE && frame(e, 0) < CODE + 0x20); /* interrupted RIP */
+	assert_int_equal(frame(e, 1), 0x08);
+	assert_int_equal(frame(e, 2) & 0x200, 0x200);  /* IF was set */
+	assert_int_equal(frame(e, 3), STACK_TOP);
+	assert_int_equal(x86_cpu_rflags(&e->cpu) & 0x200, 0); /* interrupt gate cleared IF */
+	env_free(e);
+}
+
+static void test_accessed_dirty(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	load(e, "faults", CODE);
+	e->cpu.gpr[X86_RSI] = 1; /* writes 0x201000, mapped writable here */
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
+	assert_int_equal(r64(e, PT + 8) & 0x60, 0x60); /* accessed and dirty */
+	assert_int_equal(r64(e, PT + 8 * 3) & 0x60, 0); /* untouched page */
+	assert_int_equal(r64(e, PD) & 0x20, 0x20);       /* code page accessed */
+	env_free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arith),
+		cmocka_unit_test(test_page_faults),
+		cmocka_unit_test(test_exceptions),
+		cmocka_unit_test(test_triple_fault),
+		cmocka_unit_test(test_syscall_sysret),
+		cmocka_unit_test(test_mode_switch),
+		cmocka_unit_test(test_atomics),
+		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_self_modifying),
+		cmocka_unit_test(test_sse_x87),
+		cmocka_unit_test(test_interrupt_ist),
+		cmocka_unit_test(test_accessed_dirty),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
