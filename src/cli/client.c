@@ -2,16 +2,20 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#include <curl/curl.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#define CLIENT_MAX_REPLY (64 * 1024 * 1024)
+
 struct client {
-	CURL *curl;
 	char *socket;
-	char errbuf[CURL_ERROR_SIZE];
 };
 
 /* The socket of an instance: system (/run/berth) or the user's session. */
@@ -70,10 +74,6 @@ struct client *client_open(const char *uri, bool read_only)
 	struct client *c = xcalloc(1, sizeof(*c));
 
 	c->socket = resolve_uri(uri, read_only);
-	curl_global_init(CURL_GLOBAL_NOTHING);
-	c->curl = curl_easy_init();
-	if (!c->curl)
-		die("cannot initialise libcurl");
 	return c;
 }
 
@@ -81,8 +81,6 @@ void client_close(struct client *c)
 {
 	if (!c)
 		return;
-	curl_easy_cleanup(c->curl);
-	curl_global_cleanup();
 	free(c->socket);
 	free(c);
 }
@@ -92,57 +90,136 @@ const char *client_socket(const struct client *c)
 	return c->socket;
 }
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *opaque)
+/* Connect to berthd's socket; -1 (reported) on failure. */
+static int connect_daemon(struct client *c)
 {
-	struct response *r = opaque;
-	size_t n = size * nmemb;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd;
 
-	r->body = xrealloc(r->body, r->len + n + 1);
-	memcpy(r->body + r->len, ptr, n);
-	r->len += n;
-	r->body[r->len] = '\0';
-	return n;
+	if (strlen(c->socket) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "error: socket path %s is too long\n", c->socket);
+		return -1;
+	}
+	strcpy(addr.sun_path, c->socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		fprintf(stderr, "error: failed to connect to berthd at %s: %s\n", c->socket,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read the whole answer (the server closes after it: Connection: close). */
+static char *read_all(int fd, size_t *len)
+{
+	size_t cap = 8192, n = 0;
+	char *buf = xmalloc(cap);
+
+	for (;;) {
+		ssize_t r;
+		if (n + 1 == cap) {
+			if (cap >= CLIENT_MAX_REPLY) {
+				free(buf);
+				errno = EFBIG;
+				return NULL;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += r;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/*
+ * Split an HTTP/1.1 answer into status and body. The body is what follows the
+ * header, bounded by Content-Length when the server gives one.
+ */
+static int parse_response(char *raw, size_t len, struct response *resp)
+{
+	char *end = memmem(raw, len, "\r\n\r\n", 4), *line, *save = NULL;
+	size_t body_len;
+	long status;
+
+	if (!end || strncmp(raw, "HTTP/1.", 7) || len < 12)
+		return -1;
+	*end = '\0';
+	status = strtol(raw + 9, NULL, 10);
+	if (status < 100 || status > 599)
+		return -1;
+	body_len = len - (end + 4 - raw);
+	for (line = strtok_r(raw, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		if (!strncasecmp(line, "Content-Length:", 15)) {
+			unsigned long cl = strtoul(line + 15, NULL, 10);
+			if (cl > body_len)
+				return -1; /* cut short */
+			body_len = cl;
+		} else if (!strncasecmp(line, "Transfer-Encoding:", 18)) {
+			return -1; /* berthd never sends chunked answers to HTTP/1.1 close requests */
+		}
+	}
+	resp->status = status;
+	resp->body = xmalloc(body_len + 1);
+	memcpy(resp->body, end + 4, body_len);
+	resp->body[body_len] = '\0';
+	resp->len = body_len;
+	return 0;
 }
 
 int client_request(struct client *c, const char *method, const char *path, const char *body,
 		   size_t len, const char *content_type, struct response *resp)
 {
-	struct curl_slist *headers = NULL;
-	char *url, ctype[128];
-	CURLcode rc;
+	char *head = NULL, *raw = NULL;
+	size_t raw_len;
+	int fd, n, ret = -1;
 
 	memset(resp, 0, sizeof(*resp));
-	resp->body = xstrdup("");
-	if (asprintf(&url, "http://localhost/v1/%s", path) < 0)
-		die("out of memory");
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, resp);
-	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	headers = curl_slist_append(headers, "Expect:");
-	if (body) {
-		snprintf(ctype, sizeof(ctype), "Content-Type: %s", content_type);
-		headers = curl_slist_append(headers, ctype);
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	}
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-	c->errbuf[0] = '\0';
-	rc = curl_easy_perform(c->curl);
-	curl_slist_free_all(headers);
-	free(url);
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "error: failed to connect to berthd at %s: %s\n", c->socket,
-			c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+	fd = connect_daemon(c);
+	if (fd < 0)
 		return -1;
+	n = asprintf(&head,
+		     "%s /v1/%s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+		     "Content-Length: %zu\r\n%s%s%s\r\n",
+		     method, path, body ? len : 0, body ? "Content-Type: " : "",
+		     body ? content_type : "", body ? "\r\n" : "");
+	if (n < 0)
+		die("out of memory");
+	if (write_all(fd, head, n) < 0 || (body && write_all(fd, body, len) < 0)) {
+		fprintf(stderr, "error: sending to berthd at %s: %s\n", c->socket, strerror(errno));
+		goto out;
 	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-	return 0;
+	raw = read_all(fd, &raw_len);
+	if (!raw) {
+		fprintf(stderr, "error: reading berthd's answer: %s\n", strerror(errno));
+		goto out;
+	}
+	if (parse_response(raw, raw_len, resp) < 0) {
+		fprintf(stderr, "error: berthd sent a malformed HTTP answer to %s /v1/%s\n", method,
+			path);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(head);
+	free(raw);
+	close(fd);
+	if (ret < 0)
+		response_free(resp);
+	return ret;
 }
 
 void response_free(struct response *resp)
@@ -176,13 +253,22 @@ out:
 	return j;
 }
 
-char *client_escape(struct client *c, const char *s)
+char *client_escape(const char *s)
 {
-	char *e = curl_easy_escape(c->curl, s, 0), *copy;
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = xmalloc(strlen(s) * 3 + 1), *p = out;
 
-	if (!e)
-		die("out of memory");
-	copy = xstrdup(e);
-	curl_free(e);
-	return copy;
+	/* RFC 3986 unreserved characters pass; everything else is %XX. */
+	for (; *s; s++) {
+		unsigned char ch = *s;
+		if (isalnum(ch) || strchr("-._~", ch)) {
+			*p++ = ch;
+		} else {
+			*p++ = '%';
+			*p++ = hex[ch >> 4];
+			*p++ = hex[ch & 15];
+		}
+	}
+	*p = '\0';
+	return out;
 }

@@ -1,4 +1,9 @@
-/* The berth CLI's connection to berthd: HTTP/1.1 over a UNIX socket (libcurl). */
+/*
+ * The berth CLI's connection to berthd: HTTP/1.1 over a UNIX socket, one
+ * request per connection. A small client of its own rather than libcurl: a
+ * CLI run is dominated by its start-up, and libcurl's 30-odd shared libraries
+ * cost more than berthd takes to answer (see bench/control).
+ */
 #ifndef BERTH_CLI_CLIENT_H
 #define BERTH_CLI_CLIENT_H
 
@@ -36,6 +41,6 @@ void response_free(struct response *resp);
 json_t *client_call(struct client *c, const char *method, const char *path, json_t *body);
 
 /* URL-escape a domain name or other path component (caller frees). */
-char *client_escape(struct client *c, const char *s);
+char *client_escape(const char *s);
 
 #endif

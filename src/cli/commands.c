@@ -62,9 +62,9 @@ static int parse_args(int argc, char **argv, const struct flag *flags, size_t nf
 }
 
 /* "domains/NAME" with NAME escaped, plus a suffix. */
-static char *dom_path(struct client *c, const char *dom, const char *fmt, ...)
+static char *dom_path(const char *dom, const char *fmt, ...)
 {
-	char *esc = client_escape(c, dom), *suffix = NULL, *path;
+	char *esc = client_escape(dom), *suffix = NULL, *path;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -80,7 +80,7 @@ static char *dom_path(struct client *c, const char *dom, const char *fmt, ...)
 
 static json_t *dom_get(struct client *c, const char *dom)
 {
-	char *path = dom_path(c, dom, "");
+	char *path = dom_path(dom, "");
 	json_t *j = client_call(c, "GET", path, NULL);
 
 	free(path);
@@ -269,7 +269,7 @@ static int simple_action(struct client *c, int argc, char **argv, const char *ac
 
 	if (parse_args(argc, argv, NULL, 0, &dom, 1) < 0)
 		return 1;
-	path = dom_path(c, dom, "/%s", action);
+	path = dom_path(dom, "/%s", action);
 	j = client_call(c, "POST", path, NULL);
 	free(path);
 	if (!j)
@@ -288,7 +288,7 @@ int cmd_undefine(struct client *c, int argc, char **argv)
 
 	if (parse_args(argc, argv, NULL, 0, &dom, 1) < 0)
 		return 1;
-	path = dom_path(c, dom, "");
+	path = dom_path(dom, "");
 	j = client_call(c, "DELETE", path, NULL);
 	free(path);
 	if (!j)
@@ -308,7 +308,7 @@ int cmd_start(struct client *c, int argc, char **argv)
 
 	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &dom, 1) < 0)
 		return 1;
-	path = dom_path(c, dom, "/start");
+	path = dom_path(dom, "/start");
 	j = client_call(c, "POST", path, NULL);
 	free(path);
 	if (!j)
@@ -362,7 +362,7 @@ int cmd_autostart(struct client *c, int argc, char **argv)
 
 	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &dom, 1) < 0)
 		return 1;
-	path = dom_path(c, dom, "/autostart");
+	path = dom_path(dom, "/autostart");
 	body = json_pack("{s:b}", "autostart", !disable);
 	j = client_call(c, "PUT", path, body);
 	json_decref(body);
@@ -450,7 +450,7 @@ int cmd_dumpxml(struct client *c, int argc, char **argv)
 
 	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &dom, 1) < 0)
 		return 1;
-	path = dom_path(c, dom, "/xml%s", inactive ? "?inactive=1" : "");
+	path = dom_path(dom, "/xml%s", inactive ? "?inactive=1" : "");
 	if (client_request(c, "GET", path, NULL, 0, NULL, &r) < 0) {
 		free(path);
 		return 1;

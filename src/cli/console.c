@@ -78,7 +78,7 @@ static void relay(int sock)
 
 int console_attach(struct client *c, const char *domain)
 {
-	char *esc = client_escape(c, domain), *path;
+	char *esc = client_escape(domain), *path;
 	struct termios saved, raw;
 	bool tty = isatty(STDIN_FILENO);
 	json_t *j;

@@ -319,7 +319,7 @@ int cmd_create_vm(struct client *c, int argc, char **argv)
 	printf("Domain '%s' defined\n", defined);
 	ret = 0;
 	if (start) {
-		char *esc_name = client_escape(c, defined), *path;
+		char *esc_name = client_escape(defined), *path;
 		json_t *j;
 		if (asprintf(&path, "domains/%s/start", esc_name) < 0)
 			exit(1);

@@ -70,7 +70,7 @@ int cmd_edit(struct client *c, int argc, char **argv)
 		fprintf(stderr, "error: usage: berth edit DOMAIN\n");
 		return 1;
 	}
-	esc = client_escape(c, argv[1]);
+	esc = client_escape(argv[1]);
 	if (asprintf(&path, "domains/%s/xml?inactive=1", esc) < 0)
 		return 1;
 	free(esc);

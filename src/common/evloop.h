@@ -1,7 +1,8 @@
 /*
  * The I/O thread's event loop: epoll over file descriptors, plus one-shot and
  * periodic timers (timerfd). Callbacks run on the loop's thread only.
- * evloop_wake() and evloop_stop() are the only calls safe from other threads.
+ * evloop_wake(), evloop_stop(), evloop_call() and evloop_timer_arm/disarm()
+ * (timerfd_settime underneath) are safe from other threads.
  */
 #ifndef BERTH_COMMON_EVLOOP_H
 #define BERTH_COMMON_EVLOOP_H

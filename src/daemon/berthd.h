@@ -50,7 +50,8 @@ extern const struct hv_driver vmm_driver;
 
 /* How a VM process ended, as the driver saw it. */
 enum dom_exit {
-	DOM_EXIT_POWEROFF, /* the guest powered off (or reset with on_reboot=destroy) */
+	DOM_EXIT_POWEROFF, /* the guest powered off */
+	DOM_EXIT_RESET,    /* the machine reset and on_reboot is destroy (--no-reboot) */
 	DOM_EXIT_SHUTDOWN, /* ended on request (quit, SIGTERM): not a guest action */
 	DOM_EXIT_CRASHED,  /* died: a signal, a failure, or vanished while berthd was down */
 };

@@ -161,6 +161,7 @@ void dom_process_ended(struct berthd *d, struct domain *dom, enum dom_exit how)
 		restart = dom->fake_reboot || dom->def->on_poweroff == DOM_ACTION_RESTART;
 		break;
 	case DOM_EXIT_SHUTDOWN:
+	case DOM_EXIT_RESET:
 		restart = dom->fake_reboot;
 		break;
 	case DOM_EXIT_CRASHED:
@@ -319,7 +320,12 @@ static json_t *dom_summary(struct domain *dom)
 	o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "name", dom->name, "uuid", uuid, "state",
 		      dom_state_name(dom->state), "reason", dom->reason, "persistent",
 		      dom->persistent, "autostart", dom->autostart);
-	json_object_set_new(o, "id", dom->id >= 0 ? json_integer(dom->id) : json_null());
+	/* A domain being started has an id already, but is not running yet. */
+	json_object_set_new(o, "id",
+			    dom->id >= 0 && dom->state != DOM_STATE_SHUTOFF &&
+					    dom->state != DOM_STATE_CRASHED
+				    ? json_integer(dom->id)
+				    : json_null());
 	pthread_mutex_unlock(&dom->lock);
 	return o;
 }

@@ -288,7 +288,7 @@ static int proc_start_time(pid_t pid, unsigned long long *out)
 	if (!p)
 		return -1;
 	p++;
-	for (int field = 2; field < 22; field++) {
+	for (int field = 3; field < 22; field++) { /* p is at the space before field 3 */
 		p = strchr(p + 1, ' ');
 		if (!p)
 			return -1;
@@ -415,9 +415,10 @@ static void *exit_thread(void *arg)
 	pthread_mutex_lock(&p->mu);
 	snprintf(reason, sizeof(reason), "%s", p->shutdown_reason);
 	pthread_mutex_unlock(&p->mu);
-	if (!strcmp(reason, "poweroff") || !strcmp(reason, "reset") ||
-	    !strcmp(reason, "debug-exit"))
+	if (!strcmp(reason, "poweroff") || !strcmp(reason, "debug-exit"))
 		how = DOM_EXIT_POWEROFF;
+	else if (!strcmp(reason, "reset"))
+		how = DOM_EXIT_RESET;
 	else if (!strcmp(reason, "signal"))
 		how = DOM_EXIT_SHUTDOWN;
 	else if (!reason[0] && status == 0)
@@ -903,6 +904,17 @@ static void vmm_adopt_all(struct berthd *d)
 		unlink_socket(console);
 		log_warn("domain %.*s stopped while berthd was not running", (int)(len - 6),
 			 e->d_name);
+		{
+			char *name = xasprintf("%.*s", (int)(len - 6), e->d_name);
+			struct domain *dom = domain_list_lookup(&d->domains, name);
+			if (dom) {
+				pthread_mutex_lock(&dom->lock);
+				dom->reason = "crashed";
+				pthread_mutex_unlock(&dom->lock);
+				domain_unref(dom);
+			}
+			free(name);
+		}
 		remove_file_durable(path, NULL);
 		json_decref(st);
 		free(ctl);

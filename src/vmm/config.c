@@ -47,6 +47,9 @@ void config_usage(FILE *out, const char *prog)
 		"                         COM1 back end (default stdio)\n"
 		"  --device isa-debug-exit[,iobase=0xf4][,iosize=1|2|4]\n"
 		"                         a write of v to the port exits with status (v << 1) | 1\n"
+		"  --device virtio-rng    a virtio entropy source (host getrandom)\n"
+		"  --device virtio-console[,chardev=stdio|file:PATH|unix:PATH|null]\n"
+		"                         a virtio console, the guest's hvc0 (default chardev null)\n"
 		"  --disk PATH[,format=raw|qcow2][,readonly]\n"
 		"                         a virtio disk (repeatable: vda, vdb, ...)\n"
 		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT] | tap,ifname=NAME\n"
@@ -80,8 +83,26 @@ static enum config_result parse_device(const char *arg, struct vmm_config *cfg, 
 		return fail(err, errlen, "--device: argument too long");
 	strcpy(buf, arg);
 	tok = strtok_r(buf, ",", &save);
+	if (tok && !strcmp(tok, "virtio-rng")) {
+		if (strtok_r(NULL, ",", &save))
+			return fail(err, errlen, "--device virtio-rng: takes no options");
+		cfg->virtio_rng = true;
+		return CONFIG_OK;
+	}
+	if (tok && !strcmp(tok, "virtio-console")) {
+		/* The chardev spec is the rest of arg (it points into argv). */
+		if (!strcmp(arg, "virtio-console"))
+			cfg->virtio_console = "null";
+		else if (!strncmp(arg, "virtio-console,chardev=", 23) && arg[23])
+			cfg->virtio_console = arg + 23;
+		else
+			return fail(err, errlen, "--device virtio-console: bad options '%s'", arg);
+		return CONFIG_OK;
+	}
 	if (!tok || strcmp(tok, "isa-debug-exit"))
-		return fail(err, errlen, "--device: unknown device '%s' (known: isa-debug-exit)",
+		return fail(err, errlen,
+			    "--device: unknown device '%s' (known: isa-debug-exit, virtio-rng, "
+			    "virtio-console)",
 			    tok ? tok : "");
 	cfg->debug_exit = true;
 	while ((tok = strtok_r(NULL, ",", &save))) {

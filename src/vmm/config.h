@@ -36,6 +36,8 @@ struct vmm_config {
 	int ndisks;
 	struct vmm_net_config nets[VMM_MAX_NETS];
 	int nnets;
+	bool virtio_rng;            /* --device virtio-rng */
+	const char *virtio_console; /* --device virtio-console[,chardev=SPEC]: SPEC, or NULL */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

@@ -23,23 +23,23 @@
 #define PM1_SLPBTN_STS 0x0200
 #define PM1_RTC_STS    0x0400
 #define PM1_WAK_STS    0x8000
-#define PM1_STS_MASK   (PM1_TMR_STS | PM1_BM_STS | PM1_GBL_STS | PM1_PWRBTN_STS | \
-			PM1_SLPBTN_STS | PM1_RTC_STS | PM1_WAK_STS)
-#define PM1_EN_MASK    (PM1_TMR_STS | PM1_GBL_STS | PM1_PWRBTN_STS | PM1_SLPBTN_STS | \
-			PM1_RTC_STS)
+#define PM1_STS_MASK                                                                               \
+	(PM1_TMR_STS | PM1_BM_STS | PM1_GBL_STS | PM1_PWRBTN_STS | PM1_SLPBTN_STS | PM1_RTC_STS |  \
+	 PM1_WAK_STS)
+#define PM1_EN_MASK (PM1_TMR_STS | PM1_GBL_STS | PM1_PWRBTN_STS | PM1_SLPBTN_STS | PM1_RTC_STS)
 
-#define CNT_SCI_EN   0x0001
-#define CNT_BM_RLD   0x0002
-#define CNT_SLP_TYP  0x1c00
-#define CNT_SLP_EN   0x2000
-#define CNT_RW_MASK  (CNT_SCI_EN | CNT_BM_RLD | CNT_SLP_TYP)
+#define CNT_SCI_EN  0x0001
+#define CNT_BM_RLD  0x0002
+#define CNT_SLP_TYP 0x1c00
+#define CNT_SLP_EN  0x2000
+#define CNT_RW_MASK (CNT_SCI_EN | CNT_BM_RLD | CNT_SLP_TYP)
 
 #define RST_SYS_RST  0x02
 #define RST_RST_CPU  0x04
 #define RST_FULL_RST 0x08
 
-#define PM_TIMER_HZ  3579545ULL
-#define TMR_BIT      23 /* TMR_STS follows this bit of the 24-bit counter */
+#define PM_TIMER_HZ 3579545ULL
+#define TMR_BIT	    23 /* TMR_STS follows this bit of the 24-bit counter */
 
 struct acpi_pm {
 	struct vm *vm;
@@ -210,7 +210,8 @@ static void pm_write(void *opaque, uint64_t offset, uint64_t value, unsigned siz
 	bool sleep = false;
 
 	for (unsigned i = 0; i < size; i++)
-		sleep |= pm_write_byte(pm, (unsigned)offset + i, (uint8_t)(value >> (8 * i)), ticks);
+		sleep |=
+		    pm_write_byte(pm, (unsigned)offset + i, (uint8_t)(value >> (8 * i)), ticks);
 	if (sleep)
 		sleep_request(pm);
 	update_sci(pm);

@@ -25,8 +25,8 @@ static void debugexit_write(void *opaque, uint64_t offset, uint64_t value, unsig
 }
 
 static const struct io_ops debugexit_ops = {
-	.read = NULL, /* reads float high like an unclaimed port */
-	.write = debugexit_write,
+    .read = NULL, /* reads float high like an unclaimed port */
+    .write = debugexit_write,
 };
 
 /* Create the device and claim its ports. */

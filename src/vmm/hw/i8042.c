@@ -8,9 +8,9 @@
 #include <stdlib.h>
 
 /* Status register. */
-#define STS_OBF      0x01 /* output buffer full */
-#define STS_SYS      0x04 /* system flag (passed self test) */
-#define STS_CMD      0x08 /* last write went to the command port */
+#define STS_OBF	     0x01 /* output buffer full */
+#define STS_SYS	     0x04 /* system flag (passed self test) */
+#define STS_CMD	     0x08 /* last write went to the command port */
 #define STS_UNLOCKED 0x10 /* keyboard not inhibited */
 #define STS_AUX_OBF  0x20 /* output buffer holds mouse data */
 #define STS_TIMEOUT  0x40
@@ -18,14 +18,14 @@
 /* Controller configuration byte (internal RAM byte 0). */
 #define CTR_KBD_INT 0x01
 #define CTR_AUX_INT 0x02
-#define CTR_SYS     0x04
+#define CTR_SYS	    0x04
 #define CTR_KBD_DIS 0x10
 #define CTR_AUX_DIS 0x20
 #define CTR_XLATE   0x40
 
 /* Output port. */
-#define OUTP_RESET 0x01 /* low = hold the CPU in reset */
-#define OUTP_A20   0x02
+#define OUTP_RESET   0x01 /* low = hold the CPU in reset */
+#define OUTP_A20     0x02
 #define OUTP_KBD_OBF 0x10
 #define OUTP_AUX_OBF 0x20
 
@@ -223,8 +223,7 @@ static void i8042_write_cmd(void *opaque, uint64_t offset, uint64_t value, unsig
 }
 
 static const struct io_ops i8042_data_ops = {.read = i8042_read_data, .write = i8042_write_data};
-static const struct io_ops i8042_cmd_ops = {.read = i8042_read_status,
-					    .write = i8042_write_cmd};
+static const struct io_ops i8042_cmd_ops = {.read = i8042_read_status, .write = i8042_write_cmd};
 
 struct i8042 *i8042_new(struct vm *vm)
 {

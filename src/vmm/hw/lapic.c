@@ -899,6 +899,7 @@ bool lapic_take_nmi(struct lapic *apic)
 enum lapic_event lapic_take_event(struct lapic *apic, uint8_t *sipi_vector)
 {
 	enum lapic_event ev = LAPIC_EVENT_NONE;
+	bool more;
 
 	if (!(atomic_load(&apic->flags) & (PEND_INIT | PEND_SIPI)))
 		return ev;
@@ -911,7 +912,11 @@ enum lapic_event lapic_take_event(struct lapic *apic, uint8_t *sipi_vector)
 		*sipi_vector = apic->sipi_vector;
 		ev = LAPIC_EVENT_SIPI;
 	}
+	more = atomic_load(&apic->flags) & (PEND_INIT | PEND_SIPI);
 	pthread_mutex_unlock(&apic->lock);
+	/* INIT and SIPI often arrive together: make sure the vCPU comes back for the SIPI. */
+	if (more)
+		lapic_kick(apic);
 	return ev;
 }
 

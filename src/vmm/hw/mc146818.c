@@ -9,44 +9,44 @@
 #include <time.h>
 
 /* Registers. */
-#define RTC_SEC       0x00
-#define RTC_SEC_ALARM 0x01
-#define RTC_MIN       0x02
-#define RTC_MIN_ALARM 0x03
-#define RTC_HOUR      0x04
+#define RTC_SEC	       0x00
+#define RTC_SEC_ALARM  0x01
+#define RTC_MIN	       0x02
+#define RTC_MIN_ALARM  0x03
+#define RTC_HOUR       0x04
 #define RTC_HOUR_ALARM 0x05
-#define RTC_WDAY      0x06
-#define RTC_MDAY      0x07
-#define RTC_MONTH     0x08
-#define RTC_YEAR      0x09
-#define RTC_REG_A     0x0a
-#define RTC_REG_B     0x0b
-#define RTC_REG_C     0x0c
-#define RTC_REG_D     0x0d
-#define RTC_CENTURY   0x32
+#define RTC_WDAY       0x06
+#define RTC_MDAY       0x07
+#define RTC_MONTH      0x08
+#define RTC_YEAR       0x09
+#define RTC_REG_A      0x0a
+#define RTC_REG_B      0x0b
+#define RTC_REG_C      0x0c
+#define RTC_REG_D      0x0d
+#define RTC_CENTURY    0x32
 
-#define REG_A_UIP  0x80
-#define REG_A_DV   0x70
-#define REG_A_RS   0x0f
-#define DV_NORMAL  0x20 /* 32.768 kHz time base, divider running */
+#define REG_A_UIP 0x80
+#define REG_A_DV  0x70
+#define REG_A_RS  0x0f
+#define DV_NORMAL 0x20 /* 32.768 kHz time base, divider running */
 
-#define REG_B_SET  0x80
-#define REG_B_PIE  0x40
-#define REG_B_AIE  0x20
-#define REG_B_UIE  0x10
-#define REG_B_DM   0x04 /* binary (1) or BCD (0) */
-#define REG_B_24H  0x02
+#define REG_B_SET 0x80
+#define REG_B_PIE 0x40
+#define REG_B_AIE 0x20
+#define REG_B_UIE 0x10
+#define REG_B_DM  0x04 /* binary (1) or BCD (0) */
+#define REG_B_24H 0x02
 
 #define REG_C_IRQF 0x80
 #define REG_C_PF   0x40
 #define REG_C_AF   0x20
 #define REG_C_UF   0x10
 
-#define REG_D_VRT  0x80
+#define REG_D_VRT 0x80
 
-#define NS_PER_SEC   1000000000LL
-#define UIP_NS       244000LL /* update cycle: UIP is set this long before it */
-#define NMI_DISABLE  0x80
+#define NS_PER_SEC  1000000000LL
+#define UIP_NS	    244000LL /* update cycle: UIP is set this long before it */
+#define NMI_DISABLE 0x80
 
 struct mc146818 {
 	struct vm *vm;
@@ -179,7 +179,7 @@ static void update_irq(struct mc146818 *rtc)
 static bool alarm_matches(const struct mc146818 *rtc)
 {
 	static const unsigned pairs[3][2] = {
-		{RTC_SEC_ALARM, RTC_SEC}, {RTC_MIN_ALARM, RTC_MIN}, {RTC_HOUR_ALARM, RTC_HOUR}};
+	    {RTC_SEC_ALARM, RTC_SEC}, {RTC_MIN_ALARM, RTC_MIN}, {RTC_HOUR_ALARM, RTC_HOUR}};
 
 	for (size_t i = 0; i < ARRAY_SIZE(pairs); i++) {
 		uint8_t alarm = rtc->cmos[pairs[i][0]];
@@ -301,7 +301,8 @@ static void write_control(struct mc146818 *rtc, unsigned reg, uint8_t val)
 		rtc->cmos[RTC_REG_A] = val & ~REG_A_UIP;
 		rtc->pf_epoch = (int64_t)clock_ns();
 	} else {
-		rtc->cmos[RTC_REG_B] = (val & REG_B_SET) ? val & ~REG_B_UIE : val; /* SET clears UIE */
+		rtc->cmos[RTC_REG_B] =
+		    (val & REG_B_SET) ? val & ~REG_B_UIE : val; /* SET clears UIE */
 	}
 	if (!was_running && clock_running(rtc)) {
 		rtc->offset_sec = regs_to_time(rtc) - realtime_ns() / NS_PER_SEC;

@@ -18,53 +18,54 @@
 #define UART_MSR 6
 #define UART_SCR 7
 
-#define IER_RDI  0x01 /* received data available */
+#define IER_RDI	 0x01 /* received data available */
 #define IER_THRI 0x02 /* transmitter holding register empty */
 #define IER_RLSI 0x04 /* receiver line status */
-#define IER_MSI  0x08 /* modem status */
+#define IER_MSI	 0x08 /* modem status */
 
-#define IIR_NO_INT   0x01
-#define IIR_MSI      0x00
-#define IIR_THRI     0x02
-#define IIR_RDI      0x04
-#define IIR_RLSI     0x06
-#define IIR_TIMEOUT  0x0c
-#define IIR_FIFO_ON  0xc0
+#define IIR_NO_INT  0x01
+#define IIR_MSI	    0x00
+#define IIR_THRI    0x02
+#define IIR_RDI	    0x04
+#define IIR_RLSI    0x06
+#define IIR_TIMEOUT 0x0c
+#define IIR_FIFO_ON 0xc0
 
 #define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
 #define FCR_CLEAR_TX 0x04
-#define FCR_DMA      0x08
+#define FCR_DMA	     0x08
 #define FCR_TRIGGER  0xc0
 
-#define LCR_DLAB  0x80
-#define LCR_BREAK 0x40
+#define LCR_DLAB   0x80
+#define LCR_BREAK  0x40
 #define LCR_PARITY 0x08
-#define LCR_STOP  0x04
+#define LCR_STOP   0x04
 
-#define MCR_DTR  0x01
-#define MCR_RTS  0x02
+#define MCR_DTR	 0x01
+#define MCR_RTS	 0x02
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 
-#define LSR_DR   0x01
-#define LSR_OE   0x02
-#define LSR_PE   0x04
-#define LSR_FE   0x08
-#define LSR_BI   0x10
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-#define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
+#define LSR_DR	     0x01
+#define LSR_OE	     0x02
+#define LSR_PE	     0x04
+#define LSR_FE	     0x08
+#define LSR_BI	     0x10
+#define LSR_THRE     0x20
+#define LSR_TEMT     0x40
+#define LSR_FIFO_ERR 0x80 /* an error character is in the receive FIFO */
+#define LSR_ERRORS   (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
 
 #define MSR_DCTS 0x01
 #define MSR_DDSR 0x02
 #define MSR_TERI 0x04
 #define MSR_DDCD 0x08
-#define MSR_CTS  0x10
-#define MSR_DSR  0x20
-#define MSR_RI   0x40
-#define MSR_DCD  0x80
+#define MSR_CTS	 0x10
+#define MSR_DSR	 0x20
+#define MSR_RI	 0x40
+#define MSR_DCD	 0x80
 
 #define UART_FIFO_SIZE 16
 #define UART_CLOCK_HZ  1843200ULL
@@ -127,8 +128,8 @@ static uint8_t pending_interrupt(const struct ns16550 *u)
 /* Drive the IRQ line: interrupt pending and OUT2 active (it is forced off in loopback). */
 static void update_irq(struct ns16550 *u)
 {
-	bool level = pending_interrupt(u) != IIR_NO_INT && (u->mcr & MCR_OUT2) &&
-		     !(u->mcr & MCR_LOOP);
+	bool level =
+	    pending_interrupt(u) != IIR_NO_INT && (u->mcr & MCR_OUT2) && !(u->mcr & MCR_LOOP);
 
 	if (level != u->irq_level) {
 		u->irq_level = level;
@@ -139,8 +140,8 @@ static void update_irq(struct ns16550 *u)
 /* Duration of one character frame at the current divisor and line settings. */
 static uint64_t char_time_ns(const struct ns16550 *u)
 {
-	unsigned bits = 1 + 5 + (u->lcr & 3) + ((u->lcr & LCR_PARITY) ? 1 : 0) +
-			((u->lcr & LCR_STOP) ? 2 : 1);
+	unsigned bits =
+	    1 + 5 + (u->lcr & 3) + ((u->lcr & LCR_PARITY) ? 1 : 0) + ((u->lcr & LCR_STOP) ? 2 : 1);
 	uint64_t div = u->divisor ? u->divisor : 0x10000;
 
 	return div * 16 * bits * 1000000000ULL / UART_CLOCK_HZ;
@@ -312,6 +313,11 @@ static void write_reg(struct ns16550 *u, unsigned reg, uint8_t val)
 		write_fcr(u, val);
 		break;
 	case UART_LCR:
+		/* Starting a break in loopback: the receiver sees a break character. */
+		if ((val & LCR_BREAK) && !(u->lcr & LCR_BREAK) && (u->mcr & MCR_LOOP)) {
+			u->lsr_errors |= LSR_BI;
+			rx_push(u, 0);
+		}
 		u->lcr = val;
 		break;
 	case UART_MCR:
@@ -355,6 +361,8 @@ static uint8_t read_reg(struct ns16550 *u, unsigned reg)
 		v = LSR_THRE | LSR_TEMT | u->lsr_errors;
 		if (u->rx_count)
 			v |= LSR_DR;
+		if (fifo_enabled(u) && (u->lsr_errors & (LSR_PE | LSR_FE | LSR_BI)))
+			v |= LSR_FIFO_ERR;
 		u->lsr_errors = 0;
 		break;
 	case UART_MSR:
@@ -390,8 +398,8 @@ static void ns16550_pio_write(void *opaque, uint64_t offset, uint64_t value, uns
 }
 
 static const struct io_ops ns16550_io_ops = {
-	.read = ns16550_pio_read,
-	.write = ns16550_pio_write,
+    .read = ns16550_pio_read,
+    .write = ns16550_pio_write,
 };
 
 /* Back end asks how much input we can take (I/O thread, no lock held). */
@@ -420,8 +428,8 @@ static void ns16550_receive(void *opaque, const uint8_t *buf, size_t len)
 }
 
 static const struct chardev_frontend ns16550_frontend = {
-	.can_read = ns16550_can_read,
-	.read = ns16550_receive,
+    .can_read = ns16550_can_read,
+    .read = ns16550_receive,
 };
 
 struct ns16550 *ns16550_new(struct vm *vm, uint16_t port, unsigned irq, struct chardev *chr)

@@ -8,20 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCI_HOST_VENDOR 0x8086
-#define PCI_HOST_DEVICE 0x0d57
+#define PCI_HOST_VENDOR	      0x8086
+#define PCI_HOST_DEVICE	      0x0d57
 #define PCI_CLASS_HOST_BRIDGE 0x060000
 
-#define PCI_STATUS_W1C 0xf900 /* parity, target/master abort, SERR, parity error */
-#define PCI_BAR_IO_FLAG     0x1
-#define PCI_BAR_MEM_TYPE64  0x4
+#define PCI_STATUS_W1C	     0xf900 /* parity, target/master abort, SERR, parity error */
+#define PCI_BAR_IO_FLAG	     0x1
+#define PCI_BAR_MEM_TYPE64   0x4
 #define PCI_BAR_MEM_PREFETCH 0x8
 
 #define CAP_START 0x40
-#define CAP_END   0x100
+#define CAP_END	  0x100
 
 #define PHYS_ADDR_LIMIT (1ULL << 48)
-#define IO_SPACE_SIZE   0x10000ULL
+#define IO_SPACE_SIZE	0x10000ULL
 
 struct pci_bar {
 	struct pci_dev *dev;
@@ -32,11 +32,11 @@ struct pci_bar {
 };
 
 struct pci_msix {
-	unsigned cap;	/* config offset of the capability, 0 if none */
+	unsigned cap; /* config offset of the capability, 0 if none */
 	unsigned nvec;
 	int bar;
 	uint32_t table_off, pba_off;
-	uint8_t *table;	/* nvec * 16 bytes */
+	uint8_t *table; /* nvec * 16 bytes */
 	uint64_t *pba;	/* (nvec + 63) / 64 words */
 };
 
@@ -53,7 +53,7 @@ struct pci_dev {
 	struct pci_bar bars[PCI_NUM_BARS];
 	struct pci_msix msix;
 	bool intx_level; /* what the device drives */
-	bool intx_out;   /* what reaches the interrupt line */
+	bool intx_out;	 /* what reaches the interrupt line */
 };
 
 struct pci_host {
@@ -213,8 +213,7 @@ static void msix_flush_pending(struct pci_dev *d)
 	}
 }
 
-int pci_msix_init(struct pci_dev *d, unsigned nvec, int bar, uint32_t table_off,
-		  uint32_t pba_off)
+int pci_msix_init(struct pci_dev *d, unsigned nvec, int bar, uint32_t table_off, uint32_t pba_off)
 {
 	uint64_t table_len = (uint64_t)nvec * PCI_MSIX_ENTRY_SIZE, pba_len = (nvec + 63) / 64 * 8;
 	int cap;
@@ -245,7 +244,7 @@ int pci_msix_init(struct pci_dev *d, unsigned nvec, int bar, uint32_t table_off,
 	d->msix.pba = xcalloc((nvec + 63) / 64, sizeof(uint64_t));
 	for (unsigned v = 0; v < nvec; v++)
 		d->msix.table[v * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_CTRL] =
-			PCI_MSIX_ENTRY_CTRL_MASKBIT;
+		    PCI_MSIX_ENTRY_CTRL_MASKBIT;
 	return cap;
 }
 
@@ -439,11 +438,11 @@ int pci_bar_init(struct pci_dev *d, int bar, enum pci_bar_type type, uint64_t si
 	d->bars[bar].size = size;
 	if (type == PCI_BAR_IO) {
 		flags = PCI_BAR_IO_FLAG;
-		pci_cfg_set_wmask(d, off, 4, (uint32_t)~(size - 1) & 0xfffc);
+		pci_cfg_set_wmask(d, off, 4, (uint32_t) ~(size - 1) & 0xfffc);
 	} else {
 		flags = (type == PCI_BAR_MEM64 ? PCI_BAR_MEM_TYPE64 : 0) |
 			(prefetchable ? PCI_BAR_MEM_PREFETCH : 0);
-		pci_cfg_set_wmask(d, off, 4, (uint32_t)~(size - 1) & ~15u);
+		pci_cfg_set_wmask(d, off, 4, (uint32_t) ~(size - 1) & ~15u);
 	}
 	pci_cfg_set(d, off, 4, flags);
 	if (type == PCI_BAR_MEM64) {
@@ -518,7 +517,7 @@ static void cfg_write(struct pci_dev *d, unsigned off, unsigned size, uint32_t v
 		uint8_t v = (uint8_t)(value >> (8 * i)), *c = &d->cfg[off + i];
 
 		*c = (uint8_t)((*c & ~d->wmask[off + i]) | (v & d->wmask[off + i]));
-		*c &= (uint8_t)~(v & d->w1cmask[off + i]);
+		*c &= (uint8_t) ~(v & d->w1cmask[off + i]);
 	}
 	if (touches(off, size, PCI_COMMAND, 2)) {
 		bars_update(d);
@@ -667,8 +666,7 @@ static void init_header(struct pci_dev *d)
 {
 	pci_cfg_set_wmask(d, PCI_COMMAND, 2,
 			  PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
-				  PCI_COMMAND_PARITY | PCI_COMMAND_SERR |
-				  PCI_COMMAND_INTX_DISABLE);
+			      PCI_COMMAND_PARITY | PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE);
 	pci_cfg_set_w1cmask(d, PCI_STATUS, 2, PCI_STATUS_W1C);
 	pci_cfg_set_wmask(d, 0x0c, 2, 0xffff); /* cache line size, latency timer */
 	pci_cfg_set_wmask(d, PCI_INTERRUPT_LINE, 1, 0xff);

@@ -62,54 +62,54 @@ struct vm;
 struct pci_host;
 struct pci_dev;
 
-#define PCI_MAX_SLOTS   32
-#define PCI_NUM_BARS    6
-#define PCI_CFG_SIZE    4096 /* extended (ECAM) configuration space */
+#define PCI_MAX_SLOTS 32
+#define PCI_NUM_BARS  6
+#define PCI_CFG_SIZE  4096 /* extended (ECAM) configuration space */
 
 /* Standard header registers device models may need. */
-#define PCI_VENDOR_ID      0x00
-#define PCI_DEVICE_ID      0x02
-#define PCI_COMMAND        0x04
-#define PCI_STATUS         0x06
-#define PCI_REVISION_ID    0x08
-#define PCI_CLASS_PROG     0x09
-#define PCI_HEADER_TYPE    0x0e
-#define PCI_BASE_ADDRESS_0 0x10
+#define PCI_VENDOR_ID		0x00
+#define PCI_DEVICE_ID		0x02
+#define PCI_COMMAND		0x04
+#define PCI_STATUS		0x06
+#define PCI_REVISION_ID		0x08
+#define PCI_CLASS_PROG		0x09
+#define PCI_HEADER_TYPE		0x0e
+#define PCI_BASE_ADDRESS_0	0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
-#define PCI_SUBSYSTEM_ID   0x2e
-#define PCI_ROM_ADDRESS    0x30
-#define PCI_CAPABILITY_LIST 0x34
-#define PCI_INTERRUPT_LINE 0x3c
-#define PCI_INTERRUPT_PIN  0x3d
+#define PCI_SUBSYSTEM_ID	0x2e
+#define PCI_ROM_ADDRESS		0x30
+#define PCI_CAPABILITY_LIST	0x34
+#define PCI_INTERRUPT_LINE	0x3c
+#define PCI_INTERRUPT_PIN	0x3d
 
-#define PCI_COMMAND_IO           0x0001
-#define PCI_COMMAND_MEMORY       0x0002
-#define PCI_COMMAND_MASTER       0x0004
-#define PCI_COMMAND_PARITY       0x0040
-#define PCI_COMMAND_SERR         0x0100
+#define PCI_COMMAND_IO		 0x0001
+#define PCI_COMMAND_MEMORY	 0x0002
+#define PCI_COMMAND_MASTER	 0x0004
+#define PCI_COMMAND_PARITY	 0x0040
+#define PCI_COMMAND_SERR	 0x0100
 #define PCI_COMMAND_INTX_DISABLE 0x0400
 
 #define PCI_STATUS_INTERRUPT 0x0008
 #define PCI_STATUS_CAP_LIST  0x0010
 
-#define PCI_CAP_ID_MSI  0x05
+#define PCI_CAP_ID_MSI	0x05
 #define PCI_CAP_ID_VNDR 0x09
 #define PCI_CAP_ID_MSIX 0x11
 
 /* MSI-X capability layout (offsets from the capability) and table entries. */
-#define PCI_MSIX_FLAGS        2 /* message control */
-#define PCI_MSIX_FLAGS_QSIZE  0x07ff
-#define PCI_MSIX_FLAGS_MASKALL 0x4000
-#define PCI_MSIX_FLAGS_ENABLE 0x8000
-#define PCI_MSIX_TABLE        4 /* BIR in bits 2:0, offset in the rest */
-#define PCI_MSIX_PBA          8
-#define PCI_MSIX_ENTRY_SIZE   16
-#define PCI_MSIX_ENTRY_ADDR_LO 0
-#define PCI_MSIX_ENTRY_ADDR_HI 4
-#define PCI_MSIX_ENTRY_DATA   8
-#define PCI_MSIX_ENTRY_CTRL   12
+#define PCI_MSIX_FLAGS		    2 /* message control */
+#define PCI_MSIX_FLAGS_QSIZE	    0x07ff
+#define PCI_MSIX_FLAGS_MASKALL	    0x4000
+#define PCI_MSIX_FLAGS_ENABLE	    0x8000
+#define PCI_MSIX_TABLE		    4 /* BIR in bits 2:0, offset in the rest */
+#define PCI_MSIX_PBA		    8
+#define PCI_MSIX_ENTRY_SIZE	    16
+#define PCI_MSIX_ENTRY_ADDR_LO	    0
+#define PCI_MSIX_ENTRY_ADDR_HI	    4
+#define PCI_MSIX_ENTRY_DATA	    8
+#define PCI_MSIX_ENTRY_CTRL	    12
 #define PCI_MSIX_ENTRY_CTRL_MASKBIT 1
-#define PCI_MSIX_MAX_VECTORS  2048
+#define PCI_MSIX_MAX_VECTORS	    2048
 
 enum pci_bar_type {
 	PCI_BAR_NONE,
@@ -200,8 +200,7 @@ void pci_intx_set(struct pci_dev *d, bool asserted);
  * 16-byte entries, 8-byte aligned; PBA 8-byte aligned). Vectors start masked.
  * Returns the capability offset or -1 after logging.
  */
-int pci_msix_init(struct pci_dev *d, unsigned nvec, int bar, uint32_t table_off,
-		  uint32_t pba_off);
+int pci_msix_init(struct pci_dev *d, unsigned nvec, int bar, uint32_t table_off, uint32_t pba_off);
 /* Has the guest enabled MSI-X (the MSI-X Enable bit)? */
 bool pci_msix_enabled(const struct pci_dev *d);
 /*

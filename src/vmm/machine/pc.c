@@ -16,6 +16,7 @@
 #include "vmm/hw/mc146818.h"
 #include "vmm/hw/ns16550.h"
 #include "vmm/hw/pci.h"
+#include "vmm/virtio/devices.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@ struct pc_private {
 	struct i8042 *kbc;
 	struct mc146818 *rtc;
 	struct debugexit *debugexit;
+	struct virtio_devices *virtio;
 };
 
 /* Build the machine's devices, in an order where each finds what it needs. */
@@ -52,10 +54,9 @@ int pc_machine_create(struct vm *vm, const struct vmm_config *cfg)
 		if (!pc->debugexit)
 			goto fail;
 	}
-	if (cfg->ndisks || cfg->nnets) {
-		log_error("--disk and --net: virtio devices are not available in this build yet");
+	pc->virtio = virtio_devices_create(vm, pc->pub.pci, cfg);
+	if (!pc->virtio)
 		goto fail;
-	}
 	if (cfg->control) {
 		pc->pub.control = control_new(vm, cfg->control);
 		if (!pc->pub.control)
@@ -92,6 +93,7 @@ void pc_machine_destroy(struct vm *vm)
 		control_free(pc->pub.control);
 	}
 	debugexit_free(pc->debugexit);
+	virtio_devices_free(pc->virtio);
 	pci_host_free(pc->pub.pci);
 	acpi_pm_free(pc->pub.acpi_pm);
 	mc146818_free(pc->rtc);

@@ -282,6 +282,63 @@ static void test_reinit_clears_state(void **state)
 	assert_false(i8259_pending(&pic));
 }
 
+static void test_special_fully_nested(void **state)
+{
+	struct i8259 pic;
+
+	(void)state;
+	i8259_init(&pic, NULL, NULL);
+	linux_init(&pic, false);
+	i8259_write(&pic, 0, 0, 0x11);
+	i8259_write(&pic, 0, 1, 0x30);
+	i8259_write(&pic, 0, 1, 0x04);
+	i8259_write(&pic, 0, 1, 0x11); /* ICW4: SFNM, 8086 */
+	i8259_write(&pic, 0, 1, 0x00);
+	i8259_set_irq(&pic, 10, true);
+	assert_int_equal(i8259_ack(&pic), 0x3a);
+	/* A higher-priority slave input gets through although IR2 is in service. */
+	i8259_set_irq(&pic, 9, true);
+	assert_true(i8259_pending(&pic));
+	assert_int_equal(i8259_ack(&pic), 0x39);
+	/* Without SFNM it waits (see test_cascade for the plain case). */
+}
+
+static void test_rotate_in_auto_eoi(void **state)
+{
+	struct i8259 pic;
+
+	(void)state;
+	i8259_init(&pic, NULL, NULL);
+	linux_init(&pic, true);
+	i8259_set_irq(&pic, 0, true);
+	assert_int_equal(i8259_ack(&pic), 0x30);
+	i8259_set_irq(&pic, 0, false);
+	i8259_set_irq(&pic, 0, true);
+	i8259_set_irq(&pic, 7, true);
+	assert_int_equal(i8259_ack(&pic), 0x30); /* no rotation: IRQ0 stays highest */
+	i8259_write(&pic, 0, 0, 0x80);		 /* rotate in auto-EOI mode */
+	assert_int_equal(i8259_ack(&pic), 0x37);
+	i8259_set_irq(&pic, 0, false);
+	i8259_set_irq(&pic, 0, true);
+	i8259_set_irq(&pic, 6, true);
+	assert_int_equal(i8259_ack(&pic), 0x30); /* after 7 was served, 0 leads */
+	assert_int_equal(i8259_ack(&pic), 0x36);
+}
+
+static void test_spurious_slave(void **state)
+{
+	struct i8259 pic;
+
+	(void)state;
+	i8259_init(&pic, NULL, NULL);
+	linux_init(&pic, false);
+	i8259_elcr_write(&pic, 1, 0x04); /* IRQ10 level-triggered */
+	i8259_set_irq(&pic, 10, true);
+	i8259_set_irq(&pic, 10, false);		 /* withdrawn before the acknowledge */
+	assert_true(i8259_pending(&pic));	 /* the master latched the cascade edge */
+	assert_int_equal(i8259_ack(&pic), 0x3f); /* spurious IRQ15 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +354,9 @@ int main(void)
 	    cmocka_unit_test(test_poll_mode),
 	    cmocka_unit_test(test_special_mask_mode),
 	    cmocka_unit_test(test_reinit_clears_state),
+	    cmocka_unit_test(test_special_fully_nested),
+	    cmocka_unit_test(test_rotate_in_auto_eoi),
+	    cmocka_unit_test(test_spurious_slave),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

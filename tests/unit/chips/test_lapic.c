@@ -218,6 +218,7 @@ static void test_init_sipi(void **state)
 	struct test_vm *t = test_vm_new(2, false);
 	struct lapic *bsp = t->sv.lapics[0], *ap = t->sv.lapics[1];
 	uint8_t vec = 0;
+	unsigned kicks;
 
 	(void)state;
 	apic_enable(bsp);
@@ -232,6 +233,14 @@ static void test_init_sipi(void **state)
 	send_ipi(bsp, 1, 0x4609); /* the second SIPI finds the CPU running */
 	assert_int_equal(lapic_take_event(ap, &vec), LAPIC_EVENT_NONE);
 	assert_true(t->kicks[1] >= 2);
+	/* INIT and SIPI back to back: taking the INIT wakes the vCPU again for the SIPI. */
+	send_ipi(bsp, 1, 0xc500);
+	send_ipi(bsp, 1, 0x4620);
+	kicks = t->kicks[1];
+	assert_int_equal(lapic_take_event(ap, &vec), LAPIC_EVENT_INIT);
+	assert_true(t->kicks[1] > kicks);
+	assert_int_equal(lapic_take_event(ap, &vec), LAPIC_EVENT_SIPI);
+	assert_int_equal(vec, 0x20);
 	/* The BSP was never waiting for a SIPI. */
 	send_ipi(ap, 0, 0x4610);
 	assert_int_equal(lapic_take_event(bsp, &vec), LAPIC_EVENT_NONE);

@@ -126,7 +126,7 @@ static void test_pit_through_pic_extint(void **state)
 	kicks = t->kicks[0];
 	pit_fire(t);
 	assert_true(soft_chipset_pic_pending(t->sv.chipset));
-	assert_true(t->kicks[0] > kicks); /* the BSP was woken */
+	assert_true(t->kicks[0] > kicks);      /* the BSP was woken */
 	assert_true(lapic_has_interrupt(bsp)); /* LINT0 is ExtINT on the BSP */
 	assert_false(lapic_has_interrupt(ap)); /* and masked on the AP */
 	assert_int_equal(lapic_ack_interrupt(bsp), 0x30);

@@ -58,6 +58,19 @@ static void test_defaults_and_full(void **state)
 	assert_null(cfg.disks[1].format);
 	assert_int_equal(cfg.nnets, 1);
 	assert_true(cfg.no_reboot);
+	assert_false(cfg.virtio_rng);
+	assert_null(cfg.virtio_console);
+
+	assert_int_equal(parse(&cfg, err,
+			       (const char *[]){"--kernel", "k", "--device", "virtio-rng", "--device",
+						"virtio-console,chardev=unix:/tmp/hvc", NULL}),
+			 CONFIG_OK);
+	assert_true(cfg.virtio_rng);
+	assert_string_equal(cfg.virtio_console, "unix:/tmp/hvc");
+	assert_int_equal(parse(&cfg, err,
+			       (const char *[]){"--kernel", "k", "--device", "virtio-console", NULL}),
+			 CONFIG_OK);
+	assert_string_equal(cfg.virtio_console, "null");
 }
 
 /* Every bad argument is an error with a message that names what is wrong. */
@@ -74,6 +87,8 @@ static void test_errors(void **state)
 		{{"--kernel", "k", "--cpus", "0", NULL}, "--cpus"},
 		{{"--kernel", "k", "--cpus", "two", NULL}, "two"},
 		{{"--kernel", "k", "--device", "e1000", NULL}, "e1000"},
+		{{"--kernel", "k", "--device", "virtio-rng,x=1", NULL}, "virtio-rng"},
+		{{"--kernel", "k", "--device", "virtio-console,chardev=", NULL}, "virtio-console"},
 		{{"--kernel", "k", "--device", "isa-debug-exit,iobase=0x10000", NULL}, "iobase"},
 		{{"--kernel", "k", "--serial", "pty", NULL}, "pty"},
 		{{"--kernel", "k", "--disk", "x,format=vmdk", NULL}, "format=vmdk"},

@@ -57,10 +57,10 @@ static void fake_kick(struct vcpu *cpu)
 }
 
 static const struct accel_ops fake_accel_ops = {
-	.name = "fake",
-	.set_irq = fake_set_irq,
-	.send_msi = fake_send_msi,
-	.vcpu_kick = fake_kick,
+    .name = "fake",
+    .set_irq = fake_set_irq,
+    .send_msi = fake_send_msi,
+    .vcpu_kick = fake_kick,
 };
 
 /* A fresh VM with ram_size bytes of (low) RAM; the event loop is created, not run. */

@@ -43,7 +43,7 @@ static void sleep_ms(long ms)
 static void test_s5_poweroff(void **state)
 {
 	(void)state;
-	assert_int_equal(vm_pio_read(vm, CNT, 2), 0x0001); /* SCI_EN: ACPI mode */
+	assert_int_equal(vm_pio_read(vm, CNT, 2), 0x0001);	 /* SCI_EN: ACPI mode */
 	vm_pio_write(vm, CNT, 0x0001 | PC_ACPI_S5_TYP << 10, 2); /* SLP_TYP without SLP_EN */
 	assert_false(vm_stop_requested(vm));
 	assert_int_equal(vm_pio_read(vm, CNT, 2), 0x0001 | PC_ACPI_S5_TYP << 10);
@@ -158,14 +158,14 @@ static void test_reset_register(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_s5_poweroff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_s5_byte_write_and_other_sleep_types, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_power_button_sci, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pm_timer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pm_timer_overflow_sci, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gpe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_s5_poweroff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_s5_byte_write_and_other_sleep_types, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_power_button_sci, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pm_timer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pm_timer_overflow_sci, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gpe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

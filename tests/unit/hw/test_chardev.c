@@ -274,10 +274,10 @@ static void test_bad_specs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unix_socket),
-		cmocka_unit_test(test_unix_hangup_keeps_pending_input),
-		cmocka_unit_test(test_file_appends),
-		cmocka_unit_test(test_bad_specs),
+	    cmocka_unit_test(test_unix_socket),
+	    cmocka_unit_test(test_unix_hangup_keeps_pending_input),
+	    cmocka_unit_test(test_file_appends),
+	    cmocka_unit_test(test_bad_specs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,9 +66,9 @@ static void test_bad_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_port_status),
-		cmocka_unit_test(test_iobase_and_sizes),
-		cmocka_unit_test(test_bad_config),
+	    cmocka_unit_test(test_default_port_status),
+	    cmocka_unit_test(test_iobase_and_sizes),
+	    cmocka_unit_test(test_bad_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,11 +153,11 @@ static void test_reset_output_port(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_selftest_and_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_aux_loop_irq, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_devices, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_pulse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_output_port, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_selftest_and_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_aux_loop_irq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_devices, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_pulse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_output_port, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

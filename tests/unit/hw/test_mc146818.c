@@ -103,7 +103,7 @@ static void test_set_time_binary_and_12h(void **state)
 	wr(0x09, 0x31);
 	wr(0x32, 0x20);
 	sleep_ms(1100);
-	assert_int_equal(rd(0x00), 0x58); /* frozen while SET */
+	assert_int_equal(rd(0x00), 0x58);     /* frozen while SET */
 	assert_int_equal(rd(0x0c) & 0x10, 0); /* no update cycles while SET */
 	wr(0x0b, 0x02);
 	read_time(r);
@@ -198,7 +198,7 @@ static void test_periodic_interrupt(void **state)
 	assert_int_equal(c & 0xc0, 0xc0);
 	assert_false(fake.level[PC_RTC_IRQ]);
 	assert_int_equal(rd(0x0c) & 0xc0, 0x00); /* cleared by the read */
-	wr(0x0a, 0x20); /* rate 0: no periodic interrupts */
+	wr(0x0a, 0x20);				 /* rate 0: no periodic interrupts */
 	rd(0x0c);
 	sleep_ms(600);
 	assert_false(fake.level[PC_RTC_IRQ]);
@@ -280,14 +280,14 @@ static void test_index_port_and_nmi(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_bcd_time_matches_host, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_time_binary_and_12h, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_time, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_update_in_progress, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_periodic_interrupt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_update_and_alarm_interrupts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cmos_memory_sizes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index_port_and_nmi, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bcd_time_matches_host, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_time_binary_and_12h, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_time, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_update_in_progress, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_periodic_interrupt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_update_and_alarm_interrupts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cmos_memory_sizes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_port_and_nmi, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

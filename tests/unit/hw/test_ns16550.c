@@ -80,9 +80,9 @@ static void test_reset_state_and_scratch(void **state)
 {
 	struct uart_env *e = *state;
 
-	assert_int_equal(rd(e, 1), 0x00);	/* IER */
-	assert_int_equal(rd(e, 2), 0x01);	/* IIR: nothing pending, no FIFO */
-	assert_int_equal(rd(e, 5), 0x60);	/* LSR: THRE | TEMT */
+	assert_int_equal(rd(e, 1), 0x00);	 /* IER */
+	assert_int_equal(rd(e, 2), 0x01);	 /* IIR: nothing pending, no FIFO */
+	assert_int_equal(rd(e, 5), 0x60);	 /* LSR: THRE | TEMT */
 	assert_int_equal(rd(e, 6) & 0xf0, 0xb0); /* MSR: DCD, DSR, CTS */
 	wr(e, 7, 0xa5);
 	assert_int_equal(rd(e, 7), 0xa5);
@@ -151,7 +151,7 @@ static void test_iir_priorities(void **state)
 	wr(e, 4, 0x10); /* loopback, 16450 mode */
 	wr(e, 1, 0x0f);
 	wr(e, 0, 'a');
-	wr(e, 0, 'b'); /* overruns the one-byte holding register */
+	wr(e, 0, 'b');	/* overruns the one-byte holding register */
 	wr(e, 4, 0x12); /* RTS on: CTS changes in loopback -> DCTS */
 	assert_int_equal(rd(e, 2), 0x06);
 	assert_int_equal(rd(e, 5), 0x63); /* THRE TEMT OE DR */
@@ -172,9 +172,9 @@ static void test_loopback_modem_lines(void **state)
 
 	wr(e, 4, 0x1a); /* Linux's autoconfig check: LOOP | OUT2 | RTS */
 	assert_int_equal(rd(e, 6) & 0xf0, 0x90);
-	wr(e, 4, 0x15); /* LOOP | OUT1 | DTR: RI on, CTS/DCD off */
+	wr(e, 4, 0x15);			  /* LOOP | OUT1 | DTR: RI on, CTS/DCD off */
 	assert_int_equal(rd(e, 6), 0x6b); /* DSR RI; deltas DCTS DDSR DDCD */
-	wr(e, 4, 0x11); /* OUT1 off: trailing edge of RI */
+	wr(e, 4, 0x11);			  /* OUT1 off: trailing edge of RI */
 	assert_int_equal(rd(e, 6), 0x24);
 	wr(e, 0, 'z');
 	assert_int_equal(rd(e, 5) & 0x01, 0x01);
@@ -184,6 +184,24 @@ static void test_loopback_modem_lines(void **state)
 	assert_int_equal(rd(e, 6), 0xb0 | 0x08 | 0x01); /* back to CTS DSR DCD */
 	assert_int_equal(chardev_feed(e->chr, (const uint8_t *)"x", 1), 1);
 	assert_int_equal(output(e, buf, sizeof(buf)), 0); /* looped bytes never left */
+}
+
+/* A break started in loopback arrives as a NUL with BI, a line status interrupt. */
+static void test_loopback_break(void **state)
+{
+	struct uart_env *e = *state;
+
+	wr(e, 2, 0x01);
+	wr(e, 4, 0x10);
+	wr(e, 1, 0x04);
+	wr(e, 3, 0x43);
+	assert_int_equal(rd(e, 2), 0xc6);
+	assert_int_equal(rd(e, 5), 0xf1); /* FIFO error, TEMT, THRE, BI, DR */
+	assert_int_equal(rd(e, 5), 0x61);
+	assert_int_equal(rd(e, 0), 0x00);
+	wr(e, 3, 0x43); /* no new break while it is held */
+	assert_int_equal(rd(e, 5), 0x60);
+	wr(e, 3, 0x03);
 }
 
 static void test_out2_gates_irq(void **state)
@@ -309,16 +327,17 @@ static void test_wide_access(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reset_state_and_scratch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dlab, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_thre_interrupt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_iir_priorities, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_loopback_modem_lines, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_out2_gates_irq, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fifo_trigger_levels, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_input_flow_control, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_character_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wide_access, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_state_and_scratch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dlab, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_thre_interrupt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_iir_priorities, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_loopback_modem_lines, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_loopback_break, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_out2_gates_irq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fifo_trigger_levels, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_input_flow_control, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_character_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wide_access, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

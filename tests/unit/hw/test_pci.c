@@ -58,10 +58,10 @@ static void td_cfg_write(void *opaque, unsigned off, unsigned size, uint32_t val
 }
 
 static const struct pci_dev_ops td_ops = {
-	.bar_read = td_read,
-	.bar_write = td_write,
-	.cfg_read = td_cfg_read,
-	.cfg_write = td_cfg_write,
+    .bar_read = td_read,
+    .bar_write = td_write,
+    .cfg_read = td_cfg_read,
+    .cfg_write = td_cfg_write,
 };
 
 static int setup(void **state)
@@ -149,8 +149,8 @@ static void test_absent_functions_read_ones(void **state)
 	assert_int_equal(cf8_read(5, 2, 2), 0xffff);
 	assert_int_equal(ecam_read(31, 0, 4), 0xffffffff);
 	assert_int_equal(vm_mmio_read(vm, ecam(1, 0, 0, 0), 4), 0xffffffff); /* bus 1 */
-	assert_int_equal(vm_mmio_read(vm, ecam(0, 0, 1, 0), 2), 0xffff);    /* function 1 */
-	vm_pio_write(vm, 0xcf8, 0x00000000, 4); /* enable bit clear */
+	assert_int_equal(vm_mmio_read(vm, ecam(0, 0, 1, 0), 2), 0xffff);     /* function 1 */
+	vm_pio_write(vm, 0xcf8, 0x00000000, 4);				     /* enable bit clear */
 	assert_int_equal(vm_pio_read(vm, 0xcfc, 4), 0xffffffff);
 	cf8_write(5, 4, 2, 0xffff); /* writes to nothing are ignored */
 	assert_int_equal(cf8_read(5, 4, 2), 0xffff);
@@ -376,7 +376,7 @@ static void test_msix(void **state)
 	pci_intx_init(t->pci, 1);
 	assert_int_equal(pci_msix_init(t->pci, 70, 0, 0x2000, 0x3000) > 0, 1);
 	cap = pci_cap_find(t->pci, PCI_CAP_ID_MSIX);
-	assert_int_equal(cf8_read(9, cap + 2, 2), 69);	/* table size - 1 */
+	assert_int_equal(cf8_read(9, cap + 2, 2), 69);	   /* table size - 1 */
 	assert_int_equal(cf8_read(9, cap + 4, 4), 0x2000); /* offset | BIR 0 */
 	assert_int_equal(cf8_read(9, cap + 8, 4), 0x3000);
 	cf8_write(9, cap + 2, 2, 0x3fff); /* only enable and function mask are writable */
@@ -409,15 +409,15 @@ static void test_msix(void **state)
 	assert_true(pci_msix_enabled(t->pci));
 
 	pthread_mutex_lock(&vm->lock);
-	assert_true(pci_msix_notify(t->pci, 0));  /* masked: pending */
-	assert_true(pci_msix_notify(t->pci, 65)); /* unmasked: delivered */
+	assert_true(pci_msix_notify(t->pci, 0));   /* masked: pending */
+	assert_true(pci_msix_notify(t->pci, 65));  /* unmasked: delivered */
 	assert_false(pci_msix_notify(t->pci, 70)); /* out of range */
 	pthread_mutex_unlock(&vm->lock);
 	assert_int_equal(fake.nmsi, 1);
 	assert_int_equal(fake.msi_addr[0], 0xfee01000);
 	assert_int_equal(fake.msi_data[0], 0x4051);
 	assert_int_equal(vm_mmio_read(vm, pba, 8), 1); /* vector 0 pending */
-	vm_mmio_write(vm, pba, 0, 8);		      /* PBA is read-only */
+	vm_mmio_write(vm, pba, 0, 8);		       /* PBA is read-only */
 	assert_int_equal(vm_mmio_read(vm, pba, 4), 1);
 	/* Unmasking the vector delivers the pending message. */
 	vm_mmio_write(vm, table + 12, 0, 4);
@@ -447,8 +447,8 @@ static void test_msix(void **state)
 	struct testdev *u = testdev_new(10);
 	pci_bar_init(u->pci, 0, PCI_BAR_MEM32, 0x1000, false);
 	assert_int_equal(pci_msix_init(u->pci, 256, 0, 0, 0x800), -1); /* table too big */
-	assert_int_equal(pci_msix_init(u->pci, 8, 0, 0, 0x40), -1);	/* overlap */
-	assert_int_equal(pci_msix_init(u->pci, 8, 1, 0, 0x800), -1);	/* no BAR 1 */
+	assert_int_equal(pci_msix_init(u->pci, 8, 0, 0, 0x40), -1);    /* overlap */
+	assert_int_equal(pci_msix_init(u->pci, 8, 1, 0, 0x800), -1);   /* no BAR 1 */
 	free(u);
 	free(t);
 }
@@ -501,17 +501,17 @@ static void test_slots_and_odd_accesses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_host_bridge_both_mechanisms, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_absent_functions_read_ones, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_header_masks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bar_mapping, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bar_conflict, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_capability_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_assign_bars, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slots_and_odd_accesses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_host_bridge_both_mechanisms, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_absent_functions_read_ones, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_header_masks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bar_mapping, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bar_conflict, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_capability_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_assign_bars, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slots_and_odd_accesses, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

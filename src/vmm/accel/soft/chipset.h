@@ -10,8 +10,11 @@
  * LAPIC timer counts at the crystal rate (before its divide configuration).
  *
  * Threads: lapic_* calls that change state may come from any thread (IPIs,
- * MSIs, the IOAPIC); each lapic has its own lock. Chip state other than the
- * LAPIC is protected by vm->lock like every other device.
+ * MSIs, the IOAPIC); each lapic has its own lock. The IOAPIC, PIC and PIT sit
+ * behind the chipset's own lock, so soft_chipset_* may be called from any
+ * thread with or without vm->lock. Lock order: vm->lock, chipset, one lapic.
+ * The kick callback is called with the chipset lock held: it must not take
+ * vm->lock.
  */
 #ifndef BERTH_VMM_ACCEL_SOFT_CHIPSET_H
 #define BERTH_VMM_ACCEL_SOFT_CHIPSET_H
@@ -57,7 +60,8 @@ enum lapic_event {
 	LAPIC_EVENT_SIPI, /* startup IPI: start in real mode at vector << 12 */
 };
 
-/* kick(kick_opaque) wakes the owning vCPU thread (from halt or from running). */
+/* kick(kick_opaque) wakes the owning vCPU thread (from halt or from running).
+ * The new lapic also enters itself in soft_vm_of(vm)->lapics[apic_id] if free. */
 struct lapic *lapic_new(struct vm *vm, unsigned apic_id, bool bsp, void (*kick)(void *),
 			void *kick_opaque);
 void lapic_free(struct lapic *apic);
