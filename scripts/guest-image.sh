@@ -98,7 +98,8 @@ visit() {
 	for d in ${deps//,/ }; do visit "$d"; done
 	order+=("$path")
 }
-for m in virtio_pci virtio_blk virtio_net virtio_console virtio_rng; do visit "$m"; done
+# virtio devices, plus the ACPI power button as an input device for acpid
+for m in virtio_pci virtio_blk virtio_net virtio_console virtio_rng button evdev; do visit "$m"; done
 
 root=$work/root
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,root,etc,lib/modules}
@@ -125,6 +126,11 @@ while read -r m; do
 	insmod "/lib/modules/$m" || echo "init: insmod $m failed"
 done </lib/modules/load-order
 hostname berth-guest
+# The ACPI power button (berth shutdown, virsh shutdown) powers the guest off.
+mkdir -p /etc/acpi/PWRF
+printf '#!/bin/sh\necho "berth-guest: power button, powering off"\nsync\npoweroff -f\n' >/etc/acpi/PWRF/00000080
+chmod +x /etc/acpi/PWRF/00000080
+acpid -l /dev/null
 echo "berth-guest: ready ($(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus)"
 exec setsid cttyhack sh -l
 INIT

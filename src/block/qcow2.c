@@ -93,6 +93,16 @@ int qcow2_corrupt(struct qcow2 *s, const char *fmt, ...)
 	va_end(ap);
 	log_error("%s: corrupt qcow2 image: %s", s->bs->filename, msg);
 	s->broken = true;
+	/* Like QEMU, mark it on disk so nothing writes to it again before a repair. */
+	if (s->version >= 3 && !(s->bs->flags & (BLK_RDONLY | BLK_REPAIR_OPEN)) &&
+	    !(s->incompat & QCOW2_INCOMPAT_CORRUPT)) {
+		uint64_t be;
+
+		s->incompat |= QCOW2_INCOMPAT_CORRUPT;
+		be = htobe64(s->incompat);
+		if (!qcow2_write_header_field(s, QCOW2_HDR_INCOMPAT, &be, 8))
+			blk_file_sync(s->bs);
+	}
 	return -EIO;
 }
 
@@ -448,44 +458,82 @@ static int lookup(struct qcow2 *s, uint64_t off, uint64_t *l2e)
 	return 0;
 }
 
-/* Read part of one guest cluster. */
-static int read_cluster(struct qcow2 *s, uint64_t off, void *buf, size_t len)
+/* A normal data cluster (not compressed, not zero, allocated here). */
+static bool plain_data(uint64_t l2e)
+{
+	return !(l2e & (QCOW2_OFLAG_COMPRESSED | QCOW2_OFLAG_ZERO)) && (l2e & QCOW2_L2E_OFFSET_MASK);
+}
+
+/*
+ * How many bytes from guest offset off (at most len) are plain data clusters laid out back to
+ * back in the file, starting with entry l2e (already looked up); with owned, they must also be
+ * writable in place. Lets one system call serve a multi-cluster request.
+ */
+static int contiguous_run(struct qcow2 *s, uint64_t off, uint64_t len, uint64_t l2e, bool owned,
+			  size_t *run)
+{
+	uint64_t in = off & (s->cluster_size - 1);
+	uint64_t base = (l2e & QCOW2_L2E_OFFSET_MASK) + in;
+	size_t n = MIN(len, s->cluster_size - in);
+	int ret;
+
+	while (n < len) {
+		uint64_t e;
+
+		ret = lookup(s, off + n, &e);
+		if (ret < 0)
+			return ret;
+		if (!plain_data(e) || (e & QCOW2_L2E_RESERVED) ||
+		    (e & QCOW2_L2E_OFFSET_MASK) != base + n ||
+		    (e & QCOW2_L2E_OFFSET_MASK) >= s->file_end || (owned && !owned_cluster(s, e)))
+			break;
+		n += MIN(len - n, s->cluster_size);
+	}
+	*run = n;
+	return 0;
+}
+
+/* Read guest bytes starting in one cluster; *done gets how many were read. */
+static int read_run(struct qcow2 *s, uint64_t off, void *buf, size_t len, size_t *done)
 {
 	uint64_t l2e, host, in = off & (s->cluster_size - 1);
 	int ret = lookup(s, off, &l2e);
 
+	*done = MIN(len, s->cluster_size - in);
 	if (ret < 0)
 		return ret;
 	if (l2e & QCOW2_OFLAG_COMPRESSED) {
 		ret = read_compressed(s, l2e);
 		if (ret < 0)
 			return ret;
-		memcpy(buf, s->dbuf + in, len);
+		memcpy(buf, s->dbuf + in, *done);
 		return 0;
 	}
 	if (l2e & QCOW2_OFLAG_ZERO) {
-		memset(buf, 0, len);
+		memset(buf, 0, *done);
 		return 0;
 	}
 	host = l2e & QCOW2_L2E_OFFSET_MASK;
 	if (!host)
-		return read_backing(s, off, buf, len);
+		return read_backing(s, off, buf, *done);
 	if ((l2e & QCOW2_L2E_RESERVED) || host >= s->file_end)
 		return qcow2_corrupt(s, "L2 entry %#llx for guest offset %#llx is invalid",
 				     (unsigned long long)l2e, (unsigned long long)off);
-	return blk_file_pread(s->bs, host + in, buf, len);
+	ret = contiguous_run(s, off, len, l2e, false, done);
+	if (ret < 0)
+		return ret;
+	return blk_file_pread(s->bs, host + in, buf, *done);
 }
 
 static int qcow2_pread(struct blockdev *bs, uint64_t off, void *buf, size_t len)
 {
 	struct qcow2 *s = qcow2_state(bs);
 	char *p = buf;
+	size_t n;
 	int ret;
 
 	while (len) {
-		size_t n = MIN(len, s->cluster_size - (off & (s->cluster_size - 1)));
-
-		ret = read_cluster(s, off, p, n);
+		ret = read_run(s, off, p, len, &n);
 		if (ret < 0)
 			return ret;
 		off += n;
@@ -583,16 +631,34 @@ fail:
 	return ret;
 }
 
+/* Owned clusters take the whole contiguous run in one write; others go one by one. */
 static int qcow2_pwrite(struct blockdev *bs, uint64_t off, const void *buf, size_t len)
 {
 	struct qcow2 *s = qcow2_state(bs);
 	const char *p = buf;
+	uint64_t l2e;
+	size_t n;
 	int ret;
 
 	while (len) {
-		size_t n = MIN(len, s->cluster_size - (off & (s->cluster_size - 1)));
+		if (s->broken)
+			return -EIO;
+		ret = lookup(s, off, &l2e);
+		if (ret < 0)
+			return ret;
+		if (plain_data(l2e) && !(l2e & QCOW2_L2E_RESERVED) &&
+		    (l2e & QCOW2_L2E_OFFSET_MASK) < s->file_end && owned_cluster(s, l2e)) {
+			uint64_t host = (l2e & QCOW2_L2E_OFFSET_MASK) + (off & (s->cluster_size - 1));
 
-		ret = write_cluster(s, off, p, n);
+			ret = contiguous_run(s, off, len, l2e, true, &n);
+			if (!ret)
+				ret = blk_file_pwrite(bs, host, p, n);
+			s->data_unsynced = true;
+			s->file_end = MAX(s->file_end, host + n);
+		} else {
+			n = MIN(len, s->cluster_size - (off & (s->cluster_size - 1)));
+			ret = write_cluster(s, off, p, n);
+		}
 		if (ret < 0)
 			return ret;
 		off += n;
@@ -605,14 +671,15 @@ static int qcow2_pwrite(struct blockdev *bs, uint64_t off, const void *buf, size
 static int qcow2_flush(struct blockdev *bs)
 {
 	struct qcow2 *s = qcow2_state(bs);
-	bool need_sync = s->data_unsynced;
 	int ret = qcow2_metadata_flush(s);
 
+	/* The metadata syncs also cover data written before them. */
 	if (ret < 0)
 		return ret;
-	if (need_sync || s->data_unsynced) {
+	if (s->data_unsynced) {
 		ret = blk_file_sync(bs);
-		s->data_unsynced = false;
+		if (!ret)
+			s->data_unsynced = false;
 	}
 	return ret;
 }

@@ -11,6 +11,7 @@
 #include "common/evloop.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "vmm/vm.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -212,13 +213,13 @@ static void queued_step(void *opaque)
 
 /* ---- libslirp callbacks ---- */
 
-static slirp_ssize_t send_packet(const void *buf, size_t len, void *opaque)
+static ssize_t send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct slirp_net *s = opaque;
 
 	if (len <= NET_MAX_FRAME && s->nd.fe->can_receive(s->nd.fe_opaque))
 		s->nd.fe->receive(s->nd.fe_opaque, buf, len);
-	return (slirp_ssize_t)len; /* dropped frames are TCP's to retransmit */
+	return (ssize_t)len; /* dropped frames are TCP's to retransmit */
 }
 
 static void guest_error(const char *msg, void *opaque)

@@ -8,6 +8,7 @@
 #include "common/evloop.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,6 +6,7 @@
 #include "vmm/hw/chardev.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/console.h"
+#include "vmm/virtio/net.h"
 #include "vmm/virtio/rng.h"
 
 #include <stdio.h>
@@ -14,6 +15,8 @@
 struct virtio_devices {
 	struct virtio_blk *disks[VMM_MAX_DISKS];
 	int ndisks;
+	struct virtio_net *nets[VMM_MAX_NETS];
+	int nnets;
 	struct virtio_rng *rng;
 	struct chardev *console_chr;
 	struct virtio_console *console;
@@ -34,9 +37,14 @@ struct virtio_devices *virtio_devices_create(struct vm *vm, struct pci_host *hos
 			goto fail;
 		devs->ndisks++;
 	}
-	if (cfg->nnets) {
-		log_error("--net: virtio-net is not available in this build yet");
-		goto fail;
+	for (int i = 0; i < cfg->nnets; i++) {
+		/* QEMU's default OUI and numbering, so guests see familiar addresses. */
+		uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i)};
+
+		devs->nets[i] = virtio_net_new(vm, host, cfg->nets[i].spec, mac);
+		if (!devs->nets[i])
+			goto fail;
+		devs->nnets++;
 	}
 	if (cfg->virtio_rng && !(devs->rng = virtio_rng_new(vm, host)))
 		goto fail;
@@ -61,6 +69,8 @@ void virtio_devices_free(struct virtio_devices *devs)
 	virtio_console_free(devs->console);
 	chardev_free(devs->console_chr);
 	virtio_rng_free(devs->rng);
+	for (int i = 0; i < devs->nnets; i++)
+		virtio_net_free(devs->nets[i]);
 	for (int i = 0; i < devs->ndisks; i++)
 		virtio_blk_free(devs->disks[i]);
 	free(devs);

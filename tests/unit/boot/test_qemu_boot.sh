@@ -1,9 +1,11 @@
 #!/bin/sh
 # QEMU cross-check of the Linux loader and the firmware tables: boot Debian's
 # kernel in QEMU (TCG, -machine pc) from exactly the memory and CPU state
-# berth's loader produced (see boot_snapshot.c and trampoline.asm), once with
-# ACPI and once with acpi=off (MP table), and check what the kernel says about
-# the tables. Skips (exit 77) when QEMU or the guest image is missing.
+# berth's loader produced (see boot_snapshot.c and trampoline.asm), with
+# 256 MiB and 2 vCPUs and with 3 GiB, and check what the kernel says about the
+# tables. Debian's kernel has no MP-table parser (CONFIG_X86_MPPARSE=n), so the
+# MP table is checked by test_mptable only. Skips (exit 77) without QEMU or
+# the guest image (scripts/guest-image.sh).
 # Usage: test_qemu_boot.sh BOOT_SNAPSHOT TRAMPOLINE.BIN
 set -u
 snapshot=$1 tramp=$2
@@ -18,11 +20,12 @@ fail=0
 # FADT reset register (QEMU exits: -no-reboot). Output in $dir/NAME.log.
 boot() {
 	mkdir -p "$dir/$1"
-	"$snapshot" "$dir/$1" 256 "$2" "$kernel" "$initrd" "$3" "$tramp" || { fail=1; return; }
+	"$snapshot" "$dir/$1" "$ram" "$2" "$kernel" "$initrd" "$3" "$tramp" || { fail=1; return; }
 	# shellcheck disable=SC2046
-	(sleep 1; while ! grep -q "berth-guest: ready" "$dir/$1.log" 2>/dev/null; do sleep 1; done
+	(i=0; while [ $i -lt 300 ] && ! grep -q "berth-guest: ready" "$dir/$1.log" 2>/dev/null; do
+		sleep 1; i=$((i + 1)); done
 	 echo "cat /proc/interrupts; echo CROSSCHECK-DONE; reboot -f") |
-	timeout 300 "$qemu" -machine pc -accel tcg -cpu qemu64 -m 256M -smp "$2" \
+	timeout 300 "$qemu" -machine pc -accel tcg -cpu qemu64 -m "${ram}M" -smp "$2" \
 		-nodefaults -nographic -no-reboot -serial stdio -monitor none \
 		-bios "$dir/$1/bios.bin" $(cat "$dir/$1/loader-args") >"$dir/$1.log" 2>&1
 }
@@ -43,6 +46,7 @@ reject() {
 	fi
 }
 
+ram=256
 boot acpi 2 "console=ttyS0 panic=-1"
 expect acpi "Command line: console=ttyS0 panic=-1"
 expect acpi "BIOS-e820: \[mem 0x0000000000100000-0x000000000fffffff\] usable"
@@ -54,7 +58,7 @@ expect acpi "ACPI: DSDT .*\(v02 BERTH"
 expect acpi "ACPI: APIC .*\(v04 BERTH"
 expect acpi "ACPI: MCFG .*\(v01 BERTH"
 expect acpi "ACPI: PM-Timer IO Port: 0x608"
-expect acpi "IOAPIC\[0\]: apic_id 2, version .*, address 0xfec00000, GSI 0-23"
+expect acpi "IOAPIC\[0\]: apic_id 2, version [0-9]+, address 0xfec00000, GSI 0-23"
 expect acpi "ACPI: INT_SRC_OVR \(bus 0 bus_irq 0 global_irq 2 dfl dfl\)"
 expect acpi "ACPI: INT_SRC_OVR \(bus 0 bus_irq 9 global_irq 9 high level\)"
 expect acpi "ACPI: LAPIC_NMI \(acpi_id\[0xff\] dfl dfl lint\[0x1\]\)"
@@ -69,18 +73,16 @@ expect acpi "CROSSCHECK-DONE"
 expect acpi "reboot: Restarting system"
 reject acpi "ACPI (BIOS )?Error|ACPI Warning|Firmware Bug|Kernel panic|BUG:"
 
-boot mptable 2 "console=ttyS0 panic=-1 acpi=off"
-expect mptable "Intel MultiProcessor Specification v1.4"
-expect mptable "MPTABLE: OEM ID: BERTH"
-expect mptable "MPTABLE: Product ID: PC"
-expect mptable "IOAPIC\[0\]: apic_id 2, version 17, address 0xfec00000, GSI 0-23"
-expect mptable "Processors: 2"
-expect mptable "smp: Brought up 1 node, 2 CPUs"
-expect mptable "berth-guest: ready"
-reject mptable "Kernel panic|BUG:|MPTABLE: .*bad"
+# 3 GiB (all of it below the PCI hole, in QEMU too): the initrd goes just
+# below the kernel's initrd_addr_max (2 GiB) and the page tables must map it.
+ram=3072
+boot big 1 "console=ttyS0 panic=-1 quiet"
+expect big "berth-guest: ready \(.*, 1 cpus\)"
+expect big "CROSSCHECK-DONE"
+reject big "ACPI (BIOS )?Error|ACPI Warning|Firmware Bug|Kernel panic|BUG:"
 
 if [ "$fail" != 0 ]; then
-	for f in acpi mptable; do echo "==== $f"; cat "$dir/$f.log"; done
+	for f in acpi big; do echo "==== $f"; cat "$dir/$f.log"; done
 	exit 1
 fi
 echo "PASS: Debian's kernel boots in QEMU from berth's boot state and tables"

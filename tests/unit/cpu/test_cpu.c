@@ -302,7 +302,11 @@ static void test_syscall_sysret(void **state)
 	assert_int_equal(frame(e, 2), 0x23);        /* user CS */
 	assert_int_equal(frame(e, 4), 0x3ff000);    /* user RSP */
 	assert_int_equal(frame(e, 5), 0x1b);        /* user SS */
-	assert_int_equal(frame(e, 1), e->cpu.gpr[X86_R12] + 7); /* HLT after mov r9 */
+	/* SYSCALL saved the return RIP; the fault is at the HLT a few bytes later. */
+	assert_int_equal(e->ram[frame(e, 1)], 0xf4);
+	assert_true(frame(e, 1) > e->cpu.gpr[X86_R12] && frame(e, 1) < e->cpu.gpr[X86_R12] + 16);
+	assert_int_equal(e->ram[e->cpu.gpr[X86_R12] - 2], 0x0f); /* RCX follows SYSCALL */
+	assert_int_equal(e->ram[e->cpu.gpr[X86_R12] - 1], 0x05);
 	assert_int_equal(e->cpu.gpr[X86_R10], 0x23); /* CS seen by user code */
 	assert_int_equal(e->cpu.gpr[X86_R14], 0x08); /* CS in the SYSCALL entry */
 	assert_int_equal(e->cpu.gpr[X86_RBX], 0x10); /* SS in the SYSCALL entry */
@@ -323,6 +327,7 @@ static void test_mode_switch(void **state)
 	st.cs.base = 0;
 	st.rip = 0x8000;
 	x86_cpu_set_state(&e->cpu, &st);
+	e->cpu.gpr[X86_R15] = 0xdead;
 	assert_false(e->cpu.long_mode);
 	assert_int_equal(run(e), X86_EXIT_HLT);
 	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);

@@ -27,7 +27,7 @@ entry:
 	mov r13, r11
 	mov r14, cs
 	mov rbx, ss
-	sysretq
+	o64 sysret
 align 4096
 user:
 	mov rax, cs
