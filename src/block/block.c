@@ -37,6 +37,55 @@ static const struct blk_driver *find_driver(const char *format)
 	return NULL;
 }
 
+/* QEMU's lock bytes: permission i held at 100 + i, permission i not shared at 200 + i. */
+#define LOCK_PERM_BASE	 100
+#define LOCK_SHARED_BASE 200
+#define PERM_READ	 0 /* consistent read */
+#define PERM_WRITE	 1
+
+/* Does another open file description hold a lock on byte off? */
+static bool byte_locked(int fd, off_t off)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = 1};
+
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return false;
+	return fl.l_type != F_UNLCK;
+}
+
+static int lock_byte(int fd, off_t off)
+{
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = 1};
+
+	return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+/*
+ * Readers hold "consistent read" and refuse to share writing; writers also hold "write". A
+ * writer therefore excludes everyone else, and a reader excludes writers.
+ */
+static int lock_image(struct blockdev *bs, char *err, size_t errlen)
+{
+	bool write = !(bs->flags & BLK_RDONLY);
+
+	if (bs->flags & BLK_FORCE_SHARE)
+		return 0;
+	if (byte_locked(bs->fd, LOCK_PERM_BASE + PERM_WRITE) ||
+	    (write && byte_locked(bs->fd, LOCK_SHARED_BASE + PERM_WRITE)))
+		return blk_seterr(err, errlen, -EBUSY,
+				  "'%s' is in use by another process (image lock held)",
+				  bs->filename);
+	if (lock_byte(bs->fd, LOCK_PERM_BASE + PERM_READ) ||
+	    lock_byte(bs->fd, LOCK_SHARED_BASE + PERM_WRITE) ||
+	    (write && lock_byte(bs->fd, LOCK_PERM_BASE + PERM_WRITE))) {
+		if (errno == EINVAL || errno == ENOLCK || errno == EOPNOTSUPP)
+			return 0; /* file system without locks: proceed unlocked, like QEMU */
+		return blk_seterr(err, errlen, -errno, "cannot lock '%s': %s", bs->filename,
+				  strerror(errno));
+	}
+	return 0;
+}
+
 /* Common open path for top images and backing files. */
 static struct blockdev *open_image(struct blockdev *parent, const char *path, const char *format,
 				   const char *backing_format, int flags, char *err, size_t errlen)
@@ -68,21 +117,25 @@ static struct blockdev *open_image(struct blockdev *parent, const char *path, co
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		blk_seterr(err, errlen, -EINVAL, "'%s' is not a regular file or block device", path);
+		blk_seterr(err, errlen, -EINVAL, "'%s' is not a regular file or block device",
+			   path);
 		goto fail;
 	}
 	bs->dev = st.st_dev;
 	bs->ino = st.st_ino;
 	for (struct blockdev *p = parent; p; p = p->parent) {
 		if (p->dev == bs->dev && p->ino == bs->ino) {
-			blk_seterr(err, errlen, -ELOOP, "backing chain loop: '%s' is its own backing file",
-				   path);
+			blk_seterr(err, errlen, -ELOOP,
+				   "backing chain loop: '%s' is its own backing file", path);
 			goto fail;
 		}
 	}
+	ret = lock_image(bs, err, errlen);
+	if (ret < 0)
+		goto fail;
 	if (flags & BLK_NOCACHE) {
-		bs->direct_fd = open(path, ((flags & BLK_RDONLY) ? O_RDONLY : O_RDWR) | O_DIRECT |
-						   O_CLOEXEC);
+		bs->direct_fd =
+		    open(path, ((flags & BLK_RDONLY) ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
 		if (bs->direct_fd < 0) {
 			blk_seterr(err, errlen, -errno, "cannot open '%s' with O_DIRECT: %s", path,
 				   strerror(errno));
@@ -103,8 +156,7 @@ fail:
 	return NULL;
 }
 
-struct blockdev *blk_open(const char *path, const char *format, int flags, char *err,
-			  size_t errlen)
+struct blockdev *blk_open(const char *path, const char *format, int flags, char *err, size_t errlen)
 {
 	return open_image(NULL, path, format, NULL, flags, err, errlen);
 }
@@ -125,7 +177,9 @@ struct blockdev *blk_open_backing(struct blockdev *parent, const char *path, con
 		return NULL;
 	}
 	return open_image(parent, path, format, NULL,
-			  BLK_RDONLY | (parent->flags & (BLK_NOCACHE | BLK_NO_FLUSH)), err, errlen);
+			  BLK_RDONLY |
+			      (parent->flags & (BLK_NOCACHE | BLK_NO_FLUSH | BLK_FORCE_SHARE)),
+			  err, errlen);
 }
 
 int blk_close(struct blockdev *bs)
@@ -171,6 +225,52 @@ int blk_pwrite(struct blockdev *bs, uint64_t offset, const void *buf, size_t len
 	if (bs->flags & BLK_RDONLY)
 		return -EROFS;
 	return bs->drv->pwrite(bs, offset, buf, len);
+}
+
+/* Total length of a vector, or -ERANGE when it overflows. */
+static int iov_length(const struct iovec *iov, int iovcnt, uint64_t *len)
+{
+	*len = 0;
+	if (iovcnt < 0)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > UINT64_MAX - *len)
+			return -ERANGE;
+		*len += iov[i].iov_len;
+	}
+	return 0;
+}
+
+int blk_preadv(struct blockdev *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	uint64_t len;
+	int ret = iov_length(iov, iovcnt, &len);
+
+	if (!ret)
+		ret = check_range(bs, offset, len);
+	for (int i = 0; !ret && i < iovcnt; i++) {
+		if (iov[i].iov_len)
+			ret = bs->drv->pread(bs, offset, iov[i].iov_base, iov[i].iov_len);
+		offset += iov[i].iov_len;
+	}
+	return ret;
+}
+
+int blk_pwritev(struct blockdev *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	uint64_t len;
+	int ret = iov_length(iov, iovcnt, &len);
+
+	if (!ret)
+		ret = check_range(bs, offset, len);
+	if (!ret && (bs->flags & BLK_RDONLY))
+		ret = -EROFS;
+	for (int i = 0; !ret && i < iovcnt; i++) {
+		if (iov[i].iov_len)
+			ret = bs->drv->pwrite(bs, offset, iov[i].iov_base, iov[i].iov_len);
+		offset += iov[i].iov_len;
+	}
+	return ret;
 }
 
 int blk_flush(struct blockdev *bs)

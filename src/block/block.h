@@ -19,16 +19,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
-#define BLK_RDONLY   (1 << 0) /* open read-only; writes fail with -EROFS */
-#define BLK_NOCACHE  (1 << 1) /* O_DIRECT on the image file (cache=none) */
-#define BLK_NO_FLUSH (1 << 2) /* ignore flushes (cache=unsafe); for tests and benchmarks */
-#define BLK_NO_BACKING (1 << 3) /* do not open the backing file (metadata-only use: info, check) */
+#define BLK_RDONLY     (1 << 0)	 /* open read-only; writes fail with -EROFS */
+#define BLK_NOCACHE    (1 << 1)	 /* O_DIRECT on the image file (cache=none) */
+#define BLK_NO_FLUSH   (1 << 2)	 /* ignore flushes (cache=unsafe); for tests and benchmarks */
+#define BLK_NO_BACKING (1 << 3)	 /* do not open the backing file (metadata-only use: info, check)  \
+				  */
 #define BLK_REPAIR_OPEN (1 << 4) /* allow opening dirty/corrupt qcow2 read-write, for repair */
+#define BLK_FORCE_SHARE (1 << 5) /* take no image lock (qemu-img -U): may see inconsistent data */
 
 /* Largest chain of backing files followed before giving up. */
 #define BLK_MAX_BACKING_DEPTH 64
 
+/*
+ * Image locking: every open takes QEMU-compatible OFD locks on the image file (bytes 100+ and
+ * 200+, see QEMU's file-posix), so berth and QEMU both refuse to open an image for writing while
+ * anything else has it open, and to open it at all while something writes to it. Readers
+ * (including backing files shared by several overlays) coexist.
+ */
 struct blockdev;
 
 /*
@@ -45,6 +54,10 @@ int blk_close(struct blockdev *bs);
 
 int blk_pread(struct blockdev *bs, uint64_t offset, void *buf, size_t len);
 int blk_pwrite(struct blockdev *bs, uint64_t offset, const void *buf, size_t len);
+/* Scatter-gather forms (e.g. for virtio-blk descriptor chains): the segments are consecutive
+ * on the disk, starting at offset. The whole request is checked against the disk size first. */
+int blk_preadv(struct blockdev *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
+int blk_pwritev(struct blockdev *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 /* Make every completed write durable. */
 int blk_flush(struct blockdev *bs);
 /* Let the image forget [offset, offset+len): afterwards it reads as zeroes or as the backing
@@ -79,10 +92,10 @@ int blk_block_status(struct blockdev *bs, uint64_t offset, uint64_t len, enum bl
 
 /* Image creation. */
 struct blk_create_opts {
-	const char *format;	    /* "raw" or "qcow2" */
-	uint64_t size;		    /* virtual size; 0 with a backing file means "same as backing" */
-	uint32_t cluster_size;	    /* qcow2: 512..2M, power of two; 0 = 64 KiB */
-	const char *backing_file;   /* qcow2: NULL for none; stored as given */
+	const char *format;	  /* "raw" or "qcow2" */
+	uint64_t size;		  /* virtual size; 0 with a backing file means "same as backing" */
+	uint32_t cluster_size;	  /* qcow2: 512..2M, power of two; 0 = 64 KiB */
+	const char *backing_file; /* qcow2: NULL for none; stored as given */
 	const char *backing_format; /* required with backing_file */
 	int compat;		    /* qcow2: 2 (0.10) or 3 (1.1); 0 = 3 */
 	int compression_type;	    /* qcow2 v3: 0 zlib, 1 zstd */
@@ -107,9 +120,9 @@ struct blk_info {
 	int refcount_bits;
 	int compression_type; /* 0 zlib, 1 zstd */
 	bool dirty, corrupt, lazy_refcounts;
-	const char *backing_file;	/* as recorded, or NULL */
-	const char *backing_format;	/* as recorded, or NULL */
-	const char *backing_full_path;	/* resolved against the image directory, or NULL */
+	const char *backing_file;      /* as recorded, or NULL */
+	const char *backing_format;    /* as recorded, or NULL */
+	const char *backing_full_path; /* resolved against the image directory, or NULL */
 };
 void blk_get_info(struct blockdev *bs, struct blk_info *info);
 
@@ -123,11 +136,11 @@ int blk_snapshot_delete(struct blockdev *bs, const char *name, char *err, size_t
 /* Consistency check (qcow2 only). */
 enum blk_repair { BLK_REPAIR_NONE, BLK_REPAIR_LEAKS, BLK_REPAIR_ALL };
 struct blk_check_result {
-	uint64_t corruptions;	    /* errors found (before repair) */
-	uint64_t leaks;		    /* leaked clusters found (before repair) */
+	uint64_t corruptions; /* errors found (before repair) */
+	uint64_t leaks;	      /* leaked clusters found (before repair) */
 	uint64_t corruptions_fixed;
 	uint64_t leaks_fixed;
-	uint64_t check_errors;	    /* internal errors that stopped parts of the check */
+	uint64_t check_errors; /* internal errors that stopped parts of the check */
 	uint64_t allocated_clusters, total_clusters;
 	uint64_t image_end_offset;
 };

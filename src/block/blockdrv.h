@@ -36,12 +36,12 @@ struct blockdev {
 	const struct blk_driver *drv;
 	void *opaque;
 	char *filename;
-	int fd;		/* buffered file descriptor: metadata and unaligned I/O */
-	int direct_fd;	/* O_DIRECT descriptor with BLK_NOCACHE, else -1 */
+	int fd;	       /* buffered file descriptor: metadata and unaligned I/O */
+	int direct_fd; /* O_DIRECT descriptor with BLK_NOCACHE, else -1 */
 	int flags;
-	uint64_t size;	/* virtual disk size */
+	uint64_t size;		 /* virtual disk size */
 	struct blockdev *parent; /* the overlay that opened us as its backing file */
-	int depth;	/* 0 for the top image */
+	int depth;		 /* 0 for the top image */
 	dev_t dev;
 	ino_t ino;
 };
@@ -61,6 +61,6 @@ int blk_file_size(struct blockdev *bs, uint64_t *size);
 
 /* snprintf into an error buffer; returns -EINVAL-style code given. */
 int blk_seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #endif

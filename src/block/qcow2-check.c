@@ -17,8 +17,8 @@
 
 struct check {
 	struct qcow2 *s;
-	uint64_t nb;	   /* clusters in the file */
-	uint64_t *count;   /* references found per cluster */
+	uint64_t nb;	 /* clusters in the file */
+	uint64_t *count; /* references found per cluster */
 	uint64_t corruptions, leaks, errors;
 	uint64_t allocated;
 	uint64_t reported;
@@ -95,8 +95,10 @@ static void walk(struct check *c, const uint64_t *l1, uint32_t n, bool active)
 
 			if (e & QCOW2_OFLAG_COMPRESSED) {
 				if (e & QCOW2_OFLAG_COPIED) {
-					report(c, "ERROR compressed cluster entry %#llx has COPIED set",
-					       (unsigned long long)e);
+					report(
+					    c,
+					    "ERROR compressed cluster entry %#llx has COPIED set",
+					    (unsigned long long)e);
 					c->corruptions++;
 				}
 			} else if (!(e & QCOW2_L2E_OFFSET_MASK)) {
@@ -149,8 +151,8 @@ static int run(struct check *c, enum blk_repair repair)
 		uint64_t size = 0;
 
 		for (uint32_t i = 0; i < s->nb_snapshots; i++)
-			size = ALIGN_UP(size + 40 + s->snaps[i].extra_size + strlen(s->snaps[i].id) +
-						strlen(s->snaps[i].name),
+			size = ALIGN_UP(size + 40 + s->snaps[i].extra_size +
+					    strlen(s->snaps[i].id) + strlen(s->snaps[i].name),
 					8ULL);
 		ref(c, s->snapshots_offset, size, "snapshot table");
 	}
@@ -328,6 +330,7 @@ int qcow2_check(struct blockdev *bs, enum blk_repair repair, struct blk_check_re
 		ret = clear_flags(s);
 		if (ret < 0)
 			return ret;
+		s->broken = false;
 	}
 	res->allocated_clusters = c.allocated;
 	res->total_clusters = (bs->size + s->cluster_size - 1) >> s->cluster_bits;

@@ -82,7 +82,8 @@ int qcow2_load_refcounts(struct qcow2 *s)
 	if (s->rc_loaded)
 		return 0;
 	if (!s->rt_clusters || bytes > QCOW2_MAX_REFTABLE_BYTES)
-		return qcow2_corrupt(s, "refcount table size %u clusters is invalid", s->rt_clusters);
+		return qcow2_corrupt(s, "refcount table size %u clusters is invalid",
+				     s->rt_clusters);
 	ret = qcow2_valid_offset(s, s->rt_offset, bytes);
 	if (ret < 0)
 		return qcow2_corrupt(s, "refcount table offset %#llx is invalid",
@@ -205,10 +206,12 @@ static int new_refblock(struct qcow2 *s, uint64_t i, uint64_t avoid, uint64_t n)
 static int grow_reftable(struct qcow2 *s, uint64_t min_entries)
 {
 	uint64_t per_cluster = s->cluster_size / 8;
-	uint64_t t = MAX((uint64_t)s->rt_clusters * 2, (min_entries + per_cluster - 1) / per_cluster);
+	uint64_t t =
+	    MAX((uint64_t)s->rt_clusters * 2, (min_entries + per_cluster - 1) / per_cluster);
 	uint64_t start = MAX((s->file_end + s->cluster_size - 1) >> s->cluster_bits, s->alloc_end);
 	uint64_t b = 0, first_b, last_b, new_entries, total, k;
-	uint64_t *new_rt = NULL, *be_rt = NULL, old_off = s->rt_offset, old_clusters = s->rt_clusters;
+	uint64_t *new_rt = NULL, *be_rt = NULL, old_off = s->rt_offset,
+		 old_clusters = s->rt_clusters;
 	uint8_t **new_rb = NULL;
 	bool *new_dirty;
 	uint8_t hdr[12];
@@ -420,7 +423,8 @@ int qcow2_alloc_bytes(struct qcow2 *s, uint64_t size, uint64_t *offset)
 		if (ret < 0)
 			return ret;
 	} else {
-		ret = qcow2_alloc_clusters(s, (size + s->cluster_size - 1) >> s->cluster_bits, &off);
+		ret =
+		    qcow2_alloc_clusters(s, (size + s->cluster_size - 1) >> s->cluster_bits, &off);
 		if (ret < 0)
 			return ret;
 	}
@@ -447,11 +451,12 @@ void qcow2_entry_range(struct qcow2 *s, uint64_t l2e, uint64_t *start, uint64_t 
 /* Drop one reference on every cluster in [offset, offset+len) once tables are synced. */
 int qcow2_free_later(struct qcow2 *s, uint64_t offset, uint64_t len)
 {
-	for (uint64_t c = offset >> s->cluster_bits; c <= (offset + len - 1) >> s->cluster_bits; c++) {
+	for (uint64_t c = offset >> s->cluster_bits; c <= (offset + len - 1) >> s->cluster_bits;
+	     c++) {
 		if (s->n_pending == s->cap_pending) {
 			s->cap_pending = s->cap_pending ? s->cap_pending * 2 : 64;
 			s->pending_free =
-				xrealloc(s->pending_free, s->cap_pending * sizeof(*s->pending_free));
+			    xrealloc(s->pending_free, s->cap_pending * sizeof(*s->pending_free));
 		}
 		s->pending_free[s->n_pending++] = c;
 	}

@@ -207,7 +207,7 @@ static uint64_t table_size(struct qcow2_snapshot *sn, uint32_t n)
 
 	for (uint32_t i = 0; i < n; i++)
 		size = ALIGN_UP(size + SN_HEADER + MAX(sn[i].extra_size, 16) + strlen(sn[i].id) +
-					strlen(sn[i].name),
+				    strlen(sn[i].name),
 				8ULL);
 	return size;
 }
@@ -226,7 +226,8 @@ static int write_table(struct qcow2 *s, struct qcow2_snapshot *sn, uint32_t n)
 	if (size > QCOW2_MAX_SNAPSHOT_TABLE)
 		return -EFBIG;
 	if (n) {
-		ret = qcow2_alloc_clusters(s, (size + s->cluster_size - 1) >> s->cluster_bits, &off);
+		ret =
+		    qcow2_alloc_clusters(s, (size + s->cluster_size - 1) >> s->cluster_bits, &off);
 		if (ret < 0)
 			return ret;
 		buf = xcalloc(1, ALIGN_UP(size, (uint64_t)s->cluster_size));
@@ -253,7 +254,8 @@ static int write_table(struct qcow2 *s, struct qcow2_snapshot *sn, uint32_t n)
 		}
 		ret = qcow2_metadata_flush(s);
 		if (!ret)
-			ret = blk_file_pwrite(s->bs, off, buf, ALIGN_UP(size, (uint64_t)s->cluster_size));
+			ret = blk_file_pwrite(s->bs, off, buf,
+					      ALIGN_UP(size, (uint64_t)s->cluster_size));
 		free(buf);
 		s->file_end = MAX(s->file_end, off + ALIGN_UP(size, (uint64_t)s->cluster_size));
 		if (!ret)
@@ -425,10 +427,11 @@ int qcow2_snapshot_create(struct blockdev *bs, const char *name, char *err, size
 	for (uint32_t i = 0; i < s->l1_size; i++)
 		l1copy[i] = s->l1[i] & ~QCOW2_OFLAG_COPIED;
 	if (s->l1_size) {
-		ret = qcow2_alloc_clusters(s,
-					   ALIGN_UP((uint64_t)s->l1_size * 8,
-						    (uint64_t)s->cluster_size) >> s->cluster_bits,
-					   &l1_off);
+		ret = qcow2_alloc_clusters(
+		    s,
+		    ALIGN_UP((uint64_t)s->l1_size * 8, (uint64_t)s->cluster_size) >>
+			s->cluster_bits,
+		    &l1_off);
 		if (!ret)
 			ret = qcow2_write_l1(s, l1_off, l1copy, s->l1_size);
 	}
@@ -556,8 +559,9 @@ int qcow2_snapshot_delete(struct blockdev *bs, const char *name, char *err, size
 	}
 	ret = walk_l1(s, sn_l1, gone.l1_size, -1);
 	if (!ret && gone.l1_size)
-		ret = qcow2_free_now(s, gone.l1_offset,
-				     ALIGN_UP((uint64_t)gone.l1_size * 8, (uint64_t)s->cluster_size));
+		ret =
+		    qcow2_free_now(s, gone.l1_offset,
+				   ALIGN_UP((uint64_t)gone.l1_size * 8, (uint64_t)s->cluster_size));
 	free(gone.id);
 	free(gone.name);
 	free(gone.extra);

@@ -48,10 +48,9 @@ static const struct {
 	uint8_t type, bit;
 	const char *name;
 } feature_names[] = {
-	{0, 0, "dirty bit"},	      {0, 1, "corrupt bit"},
-	{0, 2, "external data file"}, {0, 3, "compression type"},
-	{0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
-	{2, 0, "bitmaps"},	      {2, 1, "raw external data"},
+    {0, 0, "dirty bit"},	{0, 1, "corrupt bit"},	       {0, 2, "external data file"},
+    {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+    {2, 0, "bitmaps"},		{2, 1, "raw external data"},
 };
 
 static uint32_t get_be32(const uint8_t *p)
@@ -329,7 +328,7 @@ static int get_l2(struct qcow2 *s, uint32_t idx, bool for_write, struct qcow2_l2
 		if (l1e & QCOW2_L1E_RESERVED)
 			return qcow2_corrupt(s, "L1 entry %u has reserved bits set (%#llx)", idx,
 					     (unsigned long long)l1e);
-		if (qcow2_valid_offset(s, off, s->cluster_size))
+		if (qcow2_valid_offset(s, off, s->cluster_size) || overlaps_metadata(s, off))
 			return qcow2_corrupt(s, "L2 table offset %#llx is invalid",
 					     (unsigned long long)off);
 		ret = l2_cache_victim(s, &e);
@@ -346,6 +345,9 @@ static int get_l2(struct qcow2 *s, uint32_t idx, bool for_write, struct qcow2_l2
 	}
 	if (s->broken)
 		return -EIO;
+	if (off && !qcow2_rc_get(s, off >> s->cluster_bits))
+		return qcow2_corrupt(s, "L2 table %#llx is in use but has refcount 0",
+				     (unsigned long long)off);
 	/* Allocate a fresh table, or copy the shared one. */
 	ret = qcow2_alloc_clusters(s, 1, &new_off);
 	if (ret < 0)
@@ -461,7 +463,8 @@ static int lookup(struct qcow2 *s, uint64_t off, uint64_t *l2e)
 /* A normal data cluster (not compressed, not zero, allocated here). */
 static bool plain_data(uint64_t l2e)
 {
-	return !(l2e & (QCOW2_OFLAG_COMPRESSED | QCOW2_OFLAG_ZERO)) && (l2e & QCOW2_L2E_OFFSET_MASK);
+	return !(l2e & (QCOW2_OFLAG_COMPRESSED | QCOW2_OFLAG_ZERO)) &&
+	       (l2e & QCOW2_L2E_OFFSET_MASK);
 }
 
 /*
@@ -571,6 +574,9 @@ static int write_cluster(struct qcow2 *s, uint64_t off, const void *buf, size_t 
 		if (host >= s->file_end || (l2e & QCOW2_L2E_RESERVED))
 			return qcow2_corrupt(s, "L2 entry %#llx for guest offset %#llx is invalid",
 					     (unsigned long long)l2e, (unsigned long long)off);
+		if (!qcow2_rc_get(s, host >> s->cluster_bits) || overlaps_metadata(s, host))
+			return qcow2_corrupt(s, "data cluster %#llx overlaps metadata or has refcount 0",
+					     (unsigned long long)host);
 		if (owned_cluster(s, l2e)) {
 			ret = blk_file_pwrite(s->bs, host + in, buf, len);
 			s->data_unsynced = true;
@@ -648,7 +654,8 @@ static int qcow2_pwrite(struct blockdev *bs, uint64_t off, const void *buf, size
 			return ret;
 		if (plain_data(l2e) && !(l2e & QCOW2_L2E_RESERVED) &&
 		    (l2e & QCOW2_L2E_OFFSET_MASK) < s->file_end && owned_cluster(s, l2e)) {
-			uint64_t host = (l2e & QCOW2_L2E_OFFSET_MASK) + (off & (s->cluster_size - 1));
+			uint64_t host =
+			    (l2e & QCOW2_L2E_OFFSET_MASK) + (off & (s->cluster_size - 1));
 
 			ret = contiguous_run(s, off, len, l2e, true, &n);
 			if (!ret)
@@ -671,9 +678,13 @@ static int qcow2_pwrite(struct blockdev *bs, uint64_t off, const void *buf, size
 static int qcow2_flush(struct blockdev *bs)
 {
 	struct qcow2 *s = qcow2_state(bs);
-	int ret = qcow2_metadata_flush(s);
+	int ret;
 
+	/* After an inconsistency, write no more metadata: at worst that leaks clusters. */
+	if (s->broken)
+		return -EIO;
 	/* The metadata syncs also cover data written before them. */
+	ret = qcow2_metadata_flush(s);
 	if (ret < 0)
 		return ret;
 	if (s->data_unsynced) {
@@ -875,7 +886,8 @@ int qcow2_grow_l1(struct qcow2 *s, uint32_t min_size)
 	if (min_size <= s->l1_size)
 		return 0;
 	if (bytes > QCOW2_MAX_L1_BYTES) {
-		log_error("%s: L1 table of %u entries would be too large", s->bs->filename, min_size);
+		log_error("%s: L1 table of %u entries would be too large", s->bs->filename,
+			  min_size);
 		return -EFBIG;
 	}
 	ret = qcow2_metadata_flush(s);
@@ -1105,8 +1117,8 @@ static int qcow2_open(struct blockdev *bs, const char *backing_format, char *err
 		goto fail;
 	}
 	if (h.version != 2 && h.version != 3) {
-		blk_seterr(err, errlen, -ENOTSUP, "'%s': unsupported qcow2 version %u", bs->filename,
-			   h.version);
+		blk_seterr(err, errlen, -ENOTSUP, "'%s': unsupported qcow2 version %u",
+			   bs->filename, h.version);
 		ret = -ENOTSUP;
 		goto fail;
 	}
@@ -1176,7 +1188,8 @@ static int qcow2_open(struct blockdev *bs, const char *backing_format, char *err
 			int bit = __builtin_ctzll(unknown);
 
 			blk_seterr(err, errlen, -ENOTSUP, "'%s': unsupported qcow2 feature: %s",
-				   bs->filename, feature_name(ftable, ftlen, bit, name, sizeof(name)));
+				   bs->filename,
+				   feature_name(ftable, ftlen, bit, name, sizeof(name)));
 			ret = -ENOTSUP;
 			goto fail;
 		}
@@ -1277,10 +1290,11 @@ static int qcow2_open(struct blockdev *bs, const char *backing_format, char *err
 		if (bs->flags & BLK_NO_BACKING)
 			goto done;
 		if (!s->backing_format) {
-			ret = blk_seterr(err, errlen, -EINVAL,
-					 "'%s' does not record the format of its backing file '%s'; "
-					 "give it explicitly (-F)",
-					 bs->filename, s->backing_name);
+			ret =
+			    blk_seterr(err, errlen, -EINVAL,
+				       "'%s' does not record the format of its backing file '%s'; "
+				       "give it explicitly (-F)",
+				       bs->filename, s->backing_name);
 			goto fail;
 		}
 		s->backing = blk_open_backing(bs, s->backing_path, s->backing_format, err, errlen);
@@ -1356,8 +1370,7 @@ static bool put_ext(uint8_t *hc, uint32_t *pos, uint32_t limit, uint32_t type, c
  * those three clusters. The L1 table is then allocated through the normal code path by growing
  * the empty image to its size.
  */
-static int qcow2_create(const char *path, const struct blk_create_opts *o, char *err,
-			size_t errlen)
+static int qcow2_create(const char *path, const struct blk_create_opts *o, char *err, size_t errlen)
 {
 	uint32_t cs = o->cluster_size ? o->cluster_size : 65536, pos, limit, hdr_len;
 	int version = o->compat ? o->compat : 3;
@@ -1399,7 +1412,7 @@ static int qcow2_create(const char *path, const struct blk_create_opts *o, char 
 	put_be32(buf, QCOW2_MAGIC);
 	put_be32(buf + 4, (uint32_t)version);
 	put_be32(buf + 20, (uint32_t)__builtin_ctz(cs));
-	put_be64(buf + 48, cs);	   /* refcount table in cluster 1 */
+	put_be64(buf + 48, cs); /* refcount table in cluster 1 */
 	put_be32(buf + 56, 1);
 	if (version >= 3) {
 		put_be64(buf + 72, o->compression_type ? QCOW2_INCOMPAT_COMPRESSION : 0);
@@ -1409,9 +1422,8 @@ static int qcow2_create(const char *path, const struct blk_create_opts *o, char 
 	}
 	pos = hdr_len;
 	limit = cs - (o->backing_file ? (uint32_t)strlen(o->backing_file) : 0) - 8;
-	if (o->backing_file &&
-	    !put_ext(buf, &pos, limit, QCOW2_EXT_BACKING_FORMAT, o->backing_format,
-		     (uint32_t)strlen(o->backing_format))) {
+	if (o->backing_file && !put_ext(buf, &pos, limit, QCOW2_EXT_BACKING_FORMAT,
+					o->backing_format, (uint32_t)strlen(o->backing_format))) {
 		ret = blk_seterr(err, errlen, -EINVAL, "backing file name does not fit the header");
 		goto out;
 	}
@@ -1439,8 +1451,8 @@ static int qcow2_create(const char *path, const struct blk_create_opts *o, char 
 		goto out;
 	}
 	if (write_all(fd, buf, 3 * (size_t)cs) < 0 || fsync(fd) < 0) {
-		ret = blk_seterr(err, errlen, -errno, "cannot write '%s': %s", path,
-				 strerror(errno));
+		ret =
+		    blk_seterr(err, errlen, -errno, "cannot write '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	close(fd);
@@ -1467,22 +1479,22 @@ out:
 }
 
 const struct blk_driver blk_qcow2_driver = {
-	.name = "qcow2",
-	.open = qcow2_open,
-	.close = qcow2_close,
-	.pread = qcow2_pread,
-	.pwrite = qcow2_pwrite,
-	.flush = qcow2_flush,
-	.discard = qcow2_discard,
-	.write_zeroes = qcow2_write_zeroes,
-	.write_compressed = qcow2_write_compressed,
-	.resize = qcow2_resize,
-	.block_status = qcow2_block_status,
-	.create = qcow2_create,
-	.get_info = qcow2_get_info,
-	.snapshot_list = qcow2_snapshot_list,
-	.snapshot_create = qcow2_snapshot_create,
-	.snapshot_apply = qcow2_snapshot_apply,
-	.snapshot_delete = qcow2_snapshot_delete,
-	.check = qcow2_check,
+    .name = "qcow2",
+    .open = qcow2_open,
+    .close = qcow2_close,
+    .pread = qcow2_pread,
+    .pwrite = qcow2_pwrite,
+    .flush = qcow2_flush,
+    .discard = qcow2_discard,
+    .write_zeroes = qcow2_write_zeroes,
+    .write_compressed = qcow2_write_compressed,
+    .resize = qcow2_resize,
+    .block_status = qcow2_block_status,
+    .create = qcow2_create,
+    .get_info = qcow2_get_info,
+    .snapshot_list = qcow2_snapshot_list,
+    .snapshot_create = qcow2_snapshot_create,
+    .snapshot_apply = qcow2_snapshot_apply,
+    .snapshot_delete = qcow2_snapshot_delete,
+    .check = qcow2_check,
 };

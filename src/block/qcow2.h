@@ -28,11 +28,11 @@
 #define QCOW2_L2E_RESERVED     0x3f000000000001feULL
 #define QCOW2_RT_OFFSET_MASK   0xfffffffffffffe00ULL
 
-#define QCOW2_INCOMPAT_DIRTY	   (1ULL << 0)
-#define QCOW2_INCOMPAT_CORRUPT	   (1ULL << 1)
-#define QCOW2_INCOMPAT_DATA_FILE   (1ULL << 2)
-#define QCOW2_INCOMPAT_COMPRESSION (1ULL << 3)
-#define QCOW2_INCOMPAT_EXTL2	   (1ULL << 4)
+#define QCOW2_INCOMPAT_DIRTY	    (1ULL << 0)
+#define QCOW2_INCOMPAT_CORRUPT	    (1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE    (1ULL << 2)
+#define QCOW2_INCOMPAT_COMPRESSION  (1ULL << 3)
+#define QCOW2_INCOMPAT_EXTL2	    (1ULL << 4)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
 
 #define QCOW2_EXT_END		 0x00000000U
@@ -40,14 +40,14 @@
 #define QCOW2_EXT_FEATURE_TABLE	 0x6803f857U
 
 /* Header field offsets. */
-#define QCOW2_HDR_SIZE		 24
-#define QCOW2_HDR_L1		 36 /* l1_size (u32) followed by l1_table_offset (u64) */
-#define QCOW2_HDR_REFTABLE	 48 /* offset (u64) followed by clusters (u32) */
-#define QCOW2_HDR_SNAPSHOTS	 60 /* nb_snapshots (u32) followed by snapshots_offset (u64) */
-#define QCOW2_HDR_INCOMPAT	 72
-#define QCOW2_HDR_AUTOCLEAR	 88
-#define QCOW2_V2_HEADER_LEN	 72
-#define QCOW2_V3_HEADER_LEN	 104
+#define QCOW2_HDR_SIZE	    24
+#define QCOW2_HDR_L1	    36 /* l1_size (u32) followed by l1_table_offset (u64) */
+#define QCOW2_HDR_REFTABLE  48 /* offset (u64) followed by clusters (u32) */
+#define QCOW2_HDR_SNAPSHOTS 60 /* nb_snapshots (u32) followed by snapshots_offset (u64) */
+#define QCOW2_HDR_INCOMPAT  72
+#define QCOW2_HDR_AUTOCLEAR 88
+#define QCOW2_V2_HEADER_LEN 72
+#define QCOW2_V3_HEADER_LEN 104
 
 /* Limits on values read from the file (the same ones QEMU enforces). */
 #define QCOW2_MAX_L1_BYTES	 (32ULL << 20)
@@ -112,20 +112,20 @@ struct qcow2 {
 	uint64_t rt_offset;
 	uint32_t rt_clusters;
 	uint64_t rt_entries;
-	uint64_t *rt;	   /* host-endian table */
-	uint8_t **rb;	   /* loaded blocks, NULL where rt[i] == 0 */
+	uint64_t *rt; /* host-endian table */
+	uint8_t **rb; /* loaded blocks, NULL where rt[i] == 0 */
 	bool *rb_dirty;
-	bool rc_dirty;	   /* some block is dirty in memory */
-	bool rc_unsynced;  /* refcount changes not yet on stable storage */
-	uint64_t free_hint;  /* no free cluster below this index */
-	uint64_t alloc_end;  /* no cluster at or above this index is allocated */
+	bool rc_dirty;		/* some block is dirty in memory */
+	bool rc_unsynced;	/* refcount changes not yet on stable storage */
+	uint64_t free_hint;	/* no free cluster below this index */
+	uint64_t alloc_end;	/* no cluster at or above this index is allocated */
 	uint64_t *pending_free; /* host offsets whose refcount drops once the tables are synced */
 	size_t n_pending, cap_pending;
 	bool data_unsynced;
 
 	/* compressed clusters */
-	uint8_t *cbuf;	    /* compressed input */
-	uint8_t *dbuf;	    /* decompressed cluster cache */
+	uint8_t *cbuf;	     /* compressed input */
+	uint8_t *dbuf;	     /* decompressed cluster cache */
 	uint64_t dbuf_entry; /* L2 entry dbuf holds, 0 for none */
 	uint64_t cwrite_off; /* next free byte for compressed writes, 0 when none */
 

@@ -143,16 +143,16 @@ static void raw_get_info(struct blockdev *bs, struct blk_info *info)
 }
 
 const struct blk_driver blk_raw_driver = {
-	.name = "raw",
-	.open = raw_open,
-	.close = raw_close,
-	.pread = raw_pread,
-	.pwrite = raw_pwrite,
-	.flush = raw_flush,
-	.discard = raw_discard,
-	.write_zeroes = raw_write_zeroes,
-	.resize = raw_resize,
-	.block_status = raw_block_status,
-	.create = raw_create,
-	.get_info = raw_get_info,
+    .name = "raw",
+    .open = raw_open,
+    .close = raw_close,
+    .pread = raw_pread,
+    .pwrite = raw_pwrite,
+    .flush = raw_flush,
+    .discard = raw_discard,
+    .write_zeroes = raw_write_zeroes,
+    .resize = raw_resize,
+    .block_status = raw_block_status,
+    .create = raw_create,
+    .get_info = raw_get_info,
 };

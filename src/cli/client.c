@@ -169,7 +169,8 @@ static int parse_response(char *raw, size_t len, struct response *resp)
 				return -1; /* cut short */
 			body_len = cl;
 		} else if (!strncasecmp(line, "Transfer-Encoding:", 18)) {
-			return -1; /* berthd never sends chunked answers to HTTP/1.1 close requests */
+			return -1; /* berthd never sends chunked answers to HTTP/1.1 close requests
+				    */
 		}
 	}
 	resp->status = status;
@@ -234,13 +235,13 @@ json_t *client_call(struct client *c, const char *method, const char *path, json
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_t *j = NULL;
 
-	if (client_request(c, method, path, text, text ? strlen(text) : 0, "application/json",
-			   &r) < 0)
+	if (client_request(c, method, path, text, text ? strlen(text) : 0, "application/json", &r) <
+	    0)
 		goto out;
 	j = json_loadb(r.body, r.len, 0, NULL);
 	if (r.status / 100 != 2) {
 		const char *msg =
-			json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+		    json_string_value(json_object_get(json_object_get(j, "error"), "message"));
 		fprintf(stderr, "error: %s\n", msg ? msg : r.body);
 		json_decref(j);
 		j = NULL;

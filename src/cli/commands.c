@@ -138,7 +138,7 @@ int cmd_list(struct client *c, int argc, char **argv)
 {
 	bool all = false, inactive = false, names = false, uuids = false;
 	const struct flag flags[] = {
-		{"all", &all}, {"inactive", &inactive}, {"name", &names}, {"uuid", &uuids}};
+	    {"all", &all}, {"inactive", &inactive}, {"name", &names}, {"uuid", &uuids}};
 	json_t *list, *d;
 	struct table t;
 	size_t i;
@@ -168,9 +168,9 @@ int cmd_list(struct client *c, int argc, char **argv)
 			snprintf(idbuf, sizeof(idbuf), "%lld", (long long)json_integer_value(id));
 		else
 			snprintf(idbuf, sizeof(idbuf), "-");
-		table_add(&t, (const char *const[]){idbuf,
-						    json_string_value(json_object_get(d, "name")),
-						    json_string_value(json_object_get(d, "state"))});
+		table_add(
+		    &t, (const char *const[]){idbuf, json_string_value(json_object_get(d, "name")),
+					      json_string_value(json_object_get(d, "state"))});
 	}
 	if (!names && !uuids)
 		table_print(&t);
@@ -191,11 +191,11 @@ char *define_xml(struct client *c, const char *xml, size_t len, bool transient)
 	j = json_loadb(r.body, r.len, 0, NULL);
 	if (r.status / 100 != 2) {
 		const char *msg =
-			json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+		    json_string_value(json_object_get(json_object_get(j, "error"), "message"));
 		fprintf(stderr, "error: %s\n", msg ? msg : r.body);
 	} else if (json_string_value(json_object_get(j, "name"))) {
 		json_array_foreach(json_object_get(j, "warnings"), i, w)
-			fprintf(stderr, "warning: %s\n", json_string_value(w));
+		    fprintf(stderr, "warning: %s\n", json_string_value(w));
 		name = xstrdup(json_string_value(json_object_get(j, "name")));
 	} else {
 		fprintf(stderr, "error: berthd sent a malformed answer\n");
@@ -403,18 +403,21 @@ int cmd_dominfo(struct client *c, int argc, char **argv)
 		printf("%-16s%s\n", "Title:", str(j, "title"));
 	printf("%-16s%s\n", "OS Type:", str(j, "os_type"));
 	printf("%-16s%s\n", "State:", str(j, "state"));
-	printf("%-16s%lld\n", "CPU(s):", (long long)json_integer_value(json_object_get(j, "vcpus")));
-	printf("%-16s%lld KiB\n", "Max memory:",
-	       (long long)json_integer_value(json_object_get(j, "memory")) / 1024);
+	printf("%-16s%lld\n",
+	       "CPU(s):", (long long)json_integer_value(json_object_get(j, "vcpus")));
+	printf("%-16s%lld KiB\n",
+	       "Max memory:", (long long)json_integer_value(json_object_get(j, "memory")) / 1024);
 	printf("%-16s%lld KiB\n", "Used memory:",
 	       (long long)json_integer_value(json_object_get(j, "current_memory")) / 1024);
-	printf("%-16s%s\n", "Persistent:", json_is_true(json_object_get(j, "persistent")) ? "yes" : "no");
-	printf("%-16s%s\n", "Autostart:",
-	       json_is_true(json_object_get(j, "autostart")) ? "enable" : "disable");
+	printf("%-16s%s\n",
+	       "Persistent:", json_is_true(json_object_get(j, "persistent")) ? "yes" : "no");
+	printf("%-16s%s\n",
+	       "Autostart:", json_is_true(json_object_get(j, "autostart")) ? "enable" : "disable");
 	printf("%-16s%s\n", "Virt type:", str(j, "virt_type"));
 	if (json_is_object(run)) {
 		printf("%-16s%s\n", "Accelerator:", str(run, "accelerator"));
-		printf("%-16s%lld\n", "PID:", (long long)json_integer_value(json_object_get(run, "pid")));
+		printf("%-16s%lld\n",
+		       "PID:", (long long)json_integer_value(json_object_get(run, "pid")));
 	}
 	json_decref(j);
 	return 0;
@@ -511,8 +514,8 @@ int cmd_domiflist(struct client *c, int argc, char **argv)
 		return 1;
 	table_init(&t, 5, (const char *const[]){"Interface", "Type", "Source", "Model", "MAC"});
 	json_array_foreach(json_object_get(j, "interfaces"), i, n)
-		table_add(&t, (const char *const[]){"-", str(n, "type"), str(n, "source"),
-						    str(n, "model"), str(n, "mac")});
+	    table_add(&t, (const char *const[]){"-", str(n, "type"), str(n, "source"),
+						str(n, "model"), str(n, "mac")});
 	table_print(&t);
 	json_decref(j);
 	return 0;

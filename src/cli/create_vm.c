@@ -45,12 +45,24 @@ static char *esc(const char *s)
 
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': out(&x, "&amp;"); break;
-		case '<': out(&x, "&lt;"); break;
-		case '>': out(&x, "&gt;"); break;
-		case '\'': out(&x, "&apos;"); break;
-		case '"': out(&x, "&quot;"); break;
-		default: out(&x, "%c", *s); break;
+		case '&':
+			out(&x, "&amp;");
+			break;
+		case '<':
+			out(&x, "&lt;");
+			break;
+		case '>':
+			out(&x, "&gt;");
+			break;
+		case '\'':
+			out(&x, "&apos;");
+			break;
+		case '"':
+			out(&x, "&quot;");
+			break;
+		default:
+			out(&x, "%c", *s);
+			break;
 		}
 	}
 	return x.buf;
@@ -102,11 +114,12 @@ static int add_disk(struct xml_out *x, const char *spec, int index)
 		goto done;
 	}
 	e = esc(path);
-	out(x, "    <disk type='file' device='disk'>\n"
-	       "      <driver name='qemu' type='%s'/>\n"
-	       "      <source file='%s'/>\n"
-	       "      <target dev='vd%c' bus='virtio'/>\n%s"
-	       "    </disk>\n",
+	out(x,
+	    "    <disk type='file' device='disk'>\n"
+	    "      <driver name='qemu' type='%s'/>\n"
+	    "      <source file='%s'/>\n"
+	    "      <target dev='vd%c' bus='virtio'/>\n%s"
+	    "    </disk>\n",
 	    format ? format : guess_format(path), e, 'a' + index,
 	    readonly ? "      <readonly/>\n" : "");
 	free(e);
@@ -177,8 +190,9 @@ static int add_console(struct xml_out *x, const char *spec)
 	if ((!strncmp(spec, "file:", 5) || !strncmp(spec, "unix:", 5)) && spec[5] == '/') {
 		bool file = spec[0] == 'f';
 		e = esc(spec + 5);
-		out(x, "    <serial type='%s'>\n      <source %spath='%s'/>\n"
-		       "      <target port='0'/>\n    </serial>\n",
+		out(x,
+		    "    <serial type='%s'>\n      <source %spath='%s'/>\n"
+		    "      <target port='0'/>\n    </serial>\n",
 		    file ? "file" : "unix", file ? "" : "mode='bind' ", e);
 		free(e);
 		return 0;
@@ -195,14 +209,21 @@ static bool action_ok(const char *a)
 int cmd_create_vm(struct client *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"memory", required_argument, NULL, 'm'},   {"vcpus", required_argument, NULL, 'c'},
-		{"kernel", required_argument, NULL, 'k'},   {"initrd", required_argument, NULL, 'i'},
-		{"append", required_argument, NULL, 'a'},   {"disk", required_argument, NULL, 'd'},
-		{"network", required_argument, NULL, 'n'},  {"virt-type", required_argument, NULL, 't'},
-		{"console", required_argument, NULL, 'C'},  {"on-poweroff", required_argument, NULL, 'P'},
-		{"on-reboot", required_argument, NULL, 'R'}, {"on-crash", required_argument, NULL, 'X'},
-		{"print-xml", no_argument, NULL, 'p'},      {"start", no_argument, NULL, 's'},
-		{NULL, 0, NULL, 0},
+	    {"memory", required_argument, NULL, 'm'},
+	    {"vcpus", required_argument, NULL, 'c'},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"append", required_argument, NULL, 'a'},
+	    {"disk", required_argument, NULL, 'd'},
+	    {"network", required_argument, NULL, 'n'},
+	    {"virt-type", required_argument, NULL, 't'},
+	    {"console", required_argument, NULL, 'C'},
+	    {"on-poweroff", required_argument, NULL, 'P'},
+	    {"on-reboot", required_argument, NULL, 'R'},
+	    {"on-crash", required_argument, NULL, 'X'},
+	    {"print-xml", no_argument, NULL, 'p'},
+	    {"start", no_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *memory = NULL, *kernel = NULL, *initrd = NULL, *append = NULL;
 	const char *virt = access("/dev/kvm", R_OK | W_OK) == 0 ? "kvm" : "qemu";
@@ -219,17 +240,26 @@ int cmd_create_vm(struct client *c, int argc, char **argv)
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'm': memory = optarg; break;
+		case 'm':
+			memory = optarg;
+			break;
 		case 'c':
 			vcpus = strtoul(optarg, &end, 10);
 			if (*end || !vcpus || vcpus > 64) {
-				fprintf(stderr, "error: --vcpus %s: a number from 1 to 64\n", optarg);
+				fprintf(stderr, "error: --vcpus %s: a number from 1 to 64\n",
+					optarg);
 				goto done;
 			}
 			break;
-		case 'k': kernel = optarg; break;
-		case 'i': initrd = optarg; break;
-		case 'a': append = optarg; break;
+		case 'k':
+			kernel = optarg;
+			break;
+		case 'i':
+			initrd = optarg;
+			break;
+		case 'a':
+			append = optarg;
+			break;
 		case 'd':
 			if (ndisks == (int)ARRAY_SIZE(disks)) {
 				fprintf(stderr, "error: too many --disk\n");
@@ -244,19 +274,35 @@ int cmd_create_vm(struct client *c, int argc, char **argv)
 			}
 			nets[nnets++] = optarg;
 			break;
-		case 't': virt = optarg; break;
-		case 'C': console = optarg; break;
-		case 'P': on_poweroff = optarg; break;
-		case 'R': on_reboot = optarg; break;
-		case 'X': on_crash = optarg; break;
-		case 'p': print = true; break;
-		case 's': start = true; break;
-		default: goto done;
+		case 't':
+			virt = optarg;
+			break;
+		case 'C':
+			console = optarg;
+			break;
+		case 'P':
+			on_poweroff = optarg;
+			break;
+		case 'R':
+			on_reboot = optarg;
+			break;
+		case 'X':
+			on_crash = optarg;
+			break;
+		case 'p':
+			print = true;
+			break;
+		case 's':
+			start = true;
+			break;
+		default:
+			goto done;
 		}
 	}
 	if (optind + 1 != argc) {
-		fprintf(stderr, "error: usage: berth create-vm NAME --memory SIZE --kernel PATH ... "
-				"(see 'berth help create-vm')\n");
+		fprintf(stderr,
+			"error: usage: berth create-vm NAME --memory SIZE --kernel PATH ... "
+			"(see 'berth help create-vm')\n");
 		goto done;
 	}
 	name = argv[optind];
@@ -265,7 +311,8 @@ int cmd_create_vm(struct client *c, int argc, char **argv)
 		goto done;
 	}
 	if (parse_size(memory, MiB, &mem) < 0 || mem < 2 * MiB || mem % KiB) {
-		fprintf(stderr, "error: --memory %s: a size such as 512 (MiB), 512M or 2G\n", memory);
+		fprintf(stderr, "error: --memory %s: a size such as 512 (MiB), 512M or 2G\n",
+			memory);
 		goto done;
 	}
 	if (strcmp(virt, "kvm") && strcmp(virt, "qemu")) {
@@ -279,7 +326,9 @@ int cmd_create_vm(struct client *c, int argc, char **argv)
 	e = esc(name);
 	out(&x, "<domain type='%s'>\n  <name>%s</name>\n", virt, e);
 	free(e);
-	out(&x, "  <memory unit='KiB'>%llu</memory>\n  <currentMemory unit='KiB'>%llu</currentMemory>\n",
+	out(&x,
+	    "  <memory unit='KiB'>%llu</memory>\n  <currentMemory "
+	    "unit='KiB'>%llu</currentMemory>\n",
 	    (unsigned long long)(mem / KiB), (unsigned long long)(mem / KiB));
 	out(&x, "  <vcpu placement='static'>%lu</vcpu>\n", vcpus);
 	out(&x, "  <os>\n    <type arch='x86_64'>hvm</type>\n");
@@ -296,8 +345,9 @@ int cmd_create_vm(struct client *c, int argc, char **argv)
 		out(&x, "    <cmdline>%s</cmdline>\n", e);
 		free(e);
 	}
-	out(&x, "  </os>\n  <on_poweroff>%s</on_poweroff>\n  <on_reboot>%s</on_reboot>\n"
-		"  <on_crash>%s</on_crash>\n  <devices>\n",
+	out(&x,
+	    "  </os>\n  <on_poweroff>%s</on_poweroff>\n  <on_reboot>%s</on_reboot>\n"
+	    "  <on_crash>%s</on_crash>\n  <devices>\n",
 	    on_poweroff, on_reboot, on_crash);
 	for (int i = 0; i < ndisks; i++)
 		if (add_disk(&x, disks[i], i) < 0)

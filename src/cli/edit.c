@@ -81,7 +81,8 @@ int cmd_edit(struct client *c, int argc, char **argv)
 	free(path);
 	if (r.status != 200) {
 		json_t *j = json_loadb(r.body, r.len, 0, NULL);
-		const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+		const char *m =
+		    json_string_value(json_object_get(json_object_get(j, "error"), "message"));
 		fprintf(stderr, "error: %s\n", m ? m : r.body);
 		json_decref(j);
 		goto out;

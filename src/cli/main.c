@@ -13,33 +13,33 @@
 #include <string.h>
 
 static const struct command commands[] = {
-	{"list", cmd_list, "list domains", "[--all] [--inactive] [--name] [--uuid]"},
-	{"define", cmd_define, "define a domain from an XML file", "FILE"},
-	{"undefine", cmd_undefine, "remove a domain's definition", "DOMAIN"},
-	{"create", cmd_create, "start a transient domain from an XML file", "FILE [--console]"},
-	{"start", cmd_start, "start a defined domain", "DOMAIN [--console]"},
-	{"shutdown", cmd_shutdown, "ask the guest to power off (ACPI)", "DOMAIN"},
-	{"destroy", cmd_destroy, "stop a domain now", "DOMAIN"},
-	{"reboot", cmd_reboot, "ask the guest to reboot (power off, then start)", "DOMAIN"},
-	{"reset", cmd_reset, "reset a domain as if the reset line were pulled", "DOMAIN"},
-	{"suspend", cmd_suspend, "pause a domain's vCPUs", "DOMAIN"},
-	{"resume", cmd_resume, "resume a paused domain", "DOMAIN"},
-	{"autostart", cmd_autostart, "start a domain with berthd", "DOMAIN [--disable]"},
-	{"dominfo", cmd_dominfo, "domain information", "DOMAIN"},
-	{"domstate", cmd_domstate, "domain state", "DOMAIN [--reason]"},
-	{"dumpxml", cmd_dumpxml, "domain XML", "DOMAIN [--inactive]"},
-	{"domblklist", cmd_domblklist, "the domain's disks", "DOMAIN [--details]"},
-	{"domiflist", cmd_domiflist, "the domain's network interfaces", "DOMAIN"},
-	{"console", cmd_console, "attach to the serial console (Ctrl+] detaches)", "DOMAIN"},
-	{"edit", cmd_edit, "edit a domain's XML with $EDITOR", "DOMAIN"},
-	{"nodeinfo", cmd_nodeinfo, "host CPUs, memory, reserve and what VMs hold", ""},
-	{"create-vm", cmd_create_vm, "write and define a domain (virt-install's job)",
-	 "NAME --memory SIZE [--vcpus N] --kernel PATH [--initrd PATH] [--append STR]\n"
-	 "            [--disk PATH[,format=raw|qcow2][,readonly]]... "
-	 "[--network user|bridge=BR|network=NET]...\n"
-	 "            [--virt-type kvm|qemu] [--console pty|file:PATH|unix:PATH|none]\n"
-	 "            [--on-poweroff A] [--on-reboot A] [--on-crash A] [--print-xml] [--start]"},
-	{"version", cmd_version, "berthd's version and instance", ""},
+    {"list", cmd_list, "list domains", "[--all] [--inactive] [--name] [--uuid]"},
+    {"define", cmd_define, "define a domain from an XML file", "FILE"},
+    {"undefine", cmd_undefine, "remove a domain's definition", "DOMAIN"},
+    {"create", cmd_create, "start a transient domain from an XML file", "FILE [--console]"},
+    {"start", cmd_start, "start a defined domain", "DOMAIN [--console]"},
+    {"shutdown", cmd_shutdown, "ask the guest to power off (ACPI)", "DOMAIN"},
+    {"destroy", cmd_destroy, "stop a domain now", "DOMAIN"},
+    {"reboot", cmd_reboot, "ask the guest to reboot (power off, then start)", "DOMAIN"},
+    {"reset", cmd_reset, "reset a domain as if the reset line were pulled", "DOMAIN"},
+    {"suspend", cmd_suspend, "pause a domain's vCPUs", "DOMAIN"},
+    {"resume", cmd_resume, "resume a paused domain", "DOMAIN"},
+    {"autostart", cmd_autostart, "start a domain with berthd", "DOMAIN [--disable]"},
+    {"dominfo", cmd_dominfo, "domain information", "DOMAIN"},
+    {"domstate", cmd_domstate, "domain state", "DOMAIN [--reason]"},
+    {"dumpxml", cmd_dumpxml, "domain XML", "DOMAIN [--inactive]"},
+    {"domblklist", cmd_domblklist, "the domain's disks", "DOMAIN [--details]"},
+    {"domiflist", cmd_domiflist, "the domain's network interfaces", "DOMAIN"},
+    {"console", cmd_console, "attach to the serial console (Ctrl+] detaches)", "DOMAIN"},
+    {"edit", cmd_edit, "edit a domain's XML with $EDITOR", "DOMAIN"},
+    {"nodeinfo", cmd_nodeinfo, "host CPUs, memory, reserve and what VMs hold", ""},
+    {"create-vm", cmd_create_vm, "write and define a domain (virt-install's job)",
+     "NAME --memory SIZE [--vcpus N] --kernel PATH [--initrd PATH] [--append STR]\n"
+     "            [--disk PATH[,format=raw|qcow2][,readonly]]... "
+     "[--network user|bridge=BR|network=NET]...\n"
+     "            [--virt-type kvm|qemu] [--console pty|file:PATH|unix:PATH|none]\n"
+     "            [--on-poweroff A] [--on-reboot A] [--on-crash A] [--print-xml] [--start]"},
+    {"version", cmd_version, "berthd's version and instance", ""},
 };
 
 static void usage(FILE *out)
@@ -65,10 +65,10 @@ static const struct command *find_command(const char *name)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"connect", required_argument, NULL, 'c'},
-		{"readonly", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"connect", required_argument, NULL, 'c'},
+	    {"readonly", no_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *uri = NULL;
 	bool read_only = false;
@@ -80,10 +80,18 @@ int main(int argc, char **argv)
 	/* Stop at the command: its own options follow it. */
 	while ((opt = getopt_long(argc, argv, "+c:rh", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': uri = optarg; break;
-		case 'r': read_only = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'c':
+			uri = optarg;
+			break;
+		case 'r':
+			read_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
 		}
 	}
 	if (optind >= argc) {
@@ -100,7 +108,8 @@ int main(int argc, char **argv)
 	}
 	cmd = find_command(argv[optind]);
 	if (!cmd) {
-		fprintf(stderr, "error: unknown command: '%s' (see 'berth --help')\n", argv[optind]);
+		fprintf(stderr, "error: unknown command: '%s' (see 'berth --help')\n",
+			argv[optind]);
 		return 1;
 	}
 	c = client_open(uri, read_only);

@@ -18,8 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define API_MAX_BODY    (1024 * 1024)
-#define API_PREFIX      "/v1/"
+#define API_MAX_BODY (1024 * 1024)
+#define API_PREFIX   "/v1/"
 
 struct api_socket {
 	struct berthd *d;
@@ -49,17 +49,19 @@ struct reply {
 
 static void reply_json(struct reply *r, int status, json_t *j)
 {
+	if (!j)
+		j = json_object();
 	r->status = status;
 	r->type = "application/json";
-	r->body = json_dumps(j ? j : json_object(), JSON_COMPACT);
+	r->body = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 }
 
 static void reply_error(struct reply *r, const struct berr *err)
 {
-	reply_json(r, berr_http_status(err->cls),
-		   json_pack("{s:{s:s,s:s}}", "error", "code", berr_code(err->cls), "message",
-			     err->msg));
+	reply_json(
+	    r, berr_http_status(err->cls),
+	    json_pack("{s:{s:s,s:s}}", "error", "code", berr_code(err->cls), "message", err->msg));
 }
 
 static void reply_result(struct reply *r, int rc, json_t *ok, const struct berr *err)
@@ -84,9 +86,9 @@ static const struct {
 	const char *name;
 	int (*fn)(struct berthd *d, const char *key, struct berr *err);
 } actions[] = {
-	{"start", dom_start},   {"shutdown", dom_shutdown}, {"destroy", dom_destroy},
-	{"reboot", dom_reboot}, {"reset", dom_reset},       {"suspend", dom_suspend},
-	{"resume", dom_resume},
+    {"start", dom_start},   {"shutdown", dom_shutdown}, {"destroy", dom_destroy},
+    {"reboot", dom_reboot}, {"reset", dom_reset},	{"suspend", dom_suspend},
+    {"resume", dom_resume},
 };
 
 /* PUT /v1/domains/KEY/autostart {"autostart": bool} */
@@ -149,7 +151,8 @@ static void route_domain(struct api_socket *s, struct MHD_Connection *conn, cons
 			return;
 		}
 		path = dom_console(d, key, &err);
-		reply_result(r, path ? 0 : -1, path ? json_pack("{s:s}", "path", path) : NULL, &err);
+		reply_result(r, path ? 0 : -1, path ? json_pack("{s:s}", "path", path) : NULL,
+			     &err);
 		free(path);
 		return;
 	}
@@ -202,10 +205,10 @@ static void route(struct api_socket *s, struct MHD_Connection *conn, const char 
 			goto bad_method;
 		reply_json(r, 200,
 			   !strcmp(path, "node")
-				   ? node_info_json(d)
-				   : json_pack("{s:s,s:s,s:s}", "version", BERTH_VERSION, "driver",
-					       d->drv->name, "instance",
-					       d->system ? "system" : "session"));
+			       ? node_info_json(d)
+			       : json_pack("{s:s,s:s,s:s}", "version", BERTH_VERSION, "driver",
+					   d->drv->name, "instance",
+					   d->system ? "system" : "session"));
 		goto out;
 	}
 	if (!strcmp(path, "domains")) {
@@ -215,13 +218,14 @@ static void route(struct api_socket *s, struct MHD_Connection *conn, const char 
 			json_t *res = NULL;
 			int rc;
 			if (!req->body || !req->len) {
-				berr_set(&err, BERR_INVALID, "the request body must hold domain XML");
+				berr_set(&err, BERR_INVALID,
+					 "the request body must hold domain XML");
 				reply_error(r, &err);
 				goto out;
 			}
 			rc = query_flag(conn, "transient")
-				     ? dom_create(d, req->body, req->len, &res, &err)
-				     : dom_define(d, req->body, req->len, &res, &err);
+				 ? dom_create(d, req->body, req->len, &res, &err)
+				 : dom_define(d, req->body, req->len, &res, &err);
 			reply_result(r, rc, res, &err);
 		} else {
 			goto bad_method;
@@ -259,7 +263,7 @@ out:
 static bool peer_allowed(struct api_socket *s, struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
@@ -288,8 +292,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct api_socket *s = cls;
 	struct request *req = *con_cls;
@@ -377,14 +381,12 @@ static int socket_open(struct api_socket *s, const char *path, mode_t mode)
 		return -1;
 	}
 	s->path = xstrdup(path);
-	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-					  MHD_USE_ERROR_LOG,
-				  0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				  MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+	s->mhd = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)120, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
 		log_error("API socket %s: cannot start the HTTP server", path);
 		unlink(path);

@@ -51,7 +51,7 @@ extern const struct hv_driver vmm_driver;
 /* How a VM process ended, as the driver saw it. */
 enum dom_exit {
 	DOM_EXIT_POWEROFF, /* the guest powered off */
-	DOM_EXIT_RESET,    /* the machine reset and on_reboot is destroy (--no-reboot) */
+	DOM_EXIT_RESET,	   /* the machine reset and on_reboot is destroy (--no-reboot) */
 	DOM_EXIT_SHUTDOWN, /* ended on request (quit, SIGTERM): not a guest action */
 	DOM_EXIT_CRASHED,  /* died: a signal, a failure, or vanished while berthd was down */
 };
@@ -65,13 +65,13 @@ struct node_info {
 };
 
 struct berthd {
-	bool system;        /* system instance (root) or a user's session */
-	char *config_dir;   /* persistent definitions: NAME.xml */
+	bool system;	     /* system instance (root) or a user's session */
+	char *config_dir;    /* persistent definitions: NAME.xml */
 	char *autostart_dir; /* NAME: present when the domain autostarts */
-	char *run_dir;      /* sockets, state files of running VMs */
-	char *log_dir;      /* NAME.log: berth-vmm's output */
-	char *vmm_path;     /* the berth-vmm executable */
-	uid_t owner;        /* who may use the read-write socket (with root) */
+	char *run_dir;	     /* sockets, state files of running VMs */
+	char *log_dir;	     /* NAME.log: berth-vmm's output */
+	char *vmm_path;	     /* the berth-vmm executable */
+	uid_t owner;	     /* who may use the read-write socket (with root) */
 	const struct hv_driver *drv;
 
 	struct node_info node;
@@ -86,6 +86,8 @@ struct berthd {
 	/* Process supervision runs on this loop's thread. */
 	struct evloop *loop;
 	pthread_t loop_thread;
+	atomic_bool stopping; /* berthd is exiting: VM exits are left to the next berthd */
+	atomic_int exit_jobs; /* threads handling a VM exit right now */
 };
 
 /* node.c */
@@ -120,7 +122,7 @@ char *dom_console(struct berthd *d, const char *key, struct berr *err);
  */
 void dom_process_ended(struct berthd *d, struct domain *dom, enum dom_exit how);
 /* A running domain found again at start-up (driver's adopt_all, no job held). */
-int dom_adopted(struct berthd *d, struct domain_def *live, bool paused, int id,
-		struct domain **out, struct berr *err);
+int dom_adopted(struct berthd *d, struct domain_def *live, bool paused, int id, struct domain **out,
+		struct berr *err);
 
 #endif

@@ -74,8 +74,7 @@ void domain_list_destroy(struct domain_list *l)
 }
 
 /* Does dom answer to key (name, UUID, or id while active)? Called with the list lock. */
-static bool domain_matches(struct domain *dom, const char *key, const unsigned char *uuid,
-			   long id)
+static bool domain_matches(struct domain *dom, const char *key, const unsigned char *uuid, long id)
 {
 	bool match;
 

@@ -33,21 +33,21 @@ struct domain {
 	unsigned char uuid[16];
 
 	/* Protected by lock (written with job held too). */
-	struct domain_def *def;  /* the definition (persistent, or the transient one) */
+	struct domain_def *def;	 /* the definition (persistent, or the transient one) */
 	struct domain_def *live; /* what the running VM was started with, else NULL */
 	bool persistent;
 	bool autostart;
 	bool listed; /* still in the domain list */
 	enum dom_state state;
 	const char *reason; /* why it is in this state: "booted", "shutdown", "crashed"... */
-	int id;             /* -1 when inactive */
+	int id;		    /* -1 when inactive */
 
 	/* Protected by job. */
-	uint64_t mem_held;  /* host memory counted against the admission limit */
-	bool fake_reboot;   /* a reboot request: start again when the guest powers off */
-	unsigned restarts;  /* consecutive automatic restarts after quick crashes */
+	uint64_t mem_held;   /* host memory counted against the admission limit */
+	bool fake_reboot;    /* a reboot request: start again when the guest powers off */
+	unsigned restarts;   /* consecutive automatic restarts after quick crashes */
 	uint64_t started_ns; /* clock_ns() when the VM last started */
-	void *priv;         /* the driver's per-run state */
+	void *priv;	     /* the driver's per-run state */
 };
 
 struct domain *domain_new(struct domain_def *def, bool persistent);

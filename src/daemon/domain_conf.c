@@ -44,9 +44,9 @@ void strlist_clear(struct strlist *l)
 }
 
 static const char *const action_names[] = {
-	[DOM_ACTION_DESTROY] = "destroy",
-	[DOM_ACTION_RESTART] = "restart",
-	[DOM_ACTION_PRESERVE] = "preserve",
+    [DOM_ACTION_DESTROY] = "destroy",
+    [DOM_ACTION_RESTART] = "restart",
+    [DOM_ACTION_PRESERVE] = "preserve",
 };
 
 const char *dom_action_name(enum dom_action a)
@@ -101,7 +101,8 @@ int uuid_parse(const char *s, unsigned char out[16])
 			continue;
 		if (!isxdigit((unsigned char)*s))
 			return -1;
-		int v = isdigit((unsigned char)*s) ? *s - '0' : (tolower((unsigned char)*s) - 'a' + 10);
+		int v =
+		    isdigit((unsigned char)*s) ? *s - '0' : (tolower((unsigned char)*s) - 'a' + 10);
 		if (n % 2 == 0)
 			out[n / 2] = v << 4;
 		else
@@ -190,8 +191,8 @@ static void warn_attrs(xmlNodePtr n, const char *where, const char *const *allow
 			strlist_add(warnings, "%s: attribute %s='%s' has no effect on berth, kept",
 				    where, a->name,
 				    a->children && a->children->content
-					    ? (const char *)a->children->content
-					    : "");
+					? (const char *)a->children->content
+					: "");
 	}
 }
 
@@ -214,18 +215,21 @@ static int check_children(xmlNodePtr n, const char *where, const char *const *ho
 		if (c->type != XML_ELEMENT_NODE)
 			continue;
 		if (c->ns) {
-			berr_set(err, BERR_UNSUPPORTED, "%s: <%s:%s> (namespace %s) cannot be honoured by berth",
-				 where, c->ns->prefix ? (const char *)c->ns->prefix : "",
-				 c->name, c->ns->href ? (const char *)c->ns->href : "");
+			berr_set(err, BERR_UNSUPPORTED,
+				 "%s: <%s:%s> (namespace %s) cannot be honoured by berth", where,
+				 c->ns->prefix ? (const char *)c->ns->prefix : "", c->name,
+				 c->ns->href ? (const char *)c->ns->href : "");
 			return -1;
 		}
 		if (in_list((const char *)c->name, honoured))
 			continue;
 		if (kept && in_list((const char *)c->name, kept)) {
-			strlist_add(warnings, "%s: <%s> has no effect on berth, kept", where, c->name);
+			strlist_add(warnings, "%s: <%s> has no effect on berth, kept", where,
+				    c->name);
 			continue;
 		}
-		berr_set(err, BERR_UNSUPPORTED, "%s: <%s> is not supported by berth", where, c->name);
+		berr_set(err, BERR_UNSUPPORTED, "%s: <%s> is not supported by berth", where,
+			 c->name);
 		return -1;
 	}
 	return 0;
@@ -238,10 +242,10 @@ static int parse_scaled(xmlNodePtr n, const char *what, uint64_t *out, struct be
 		const char *name;
 		uint64_t mult;
 	} units[] = {
-		{"b", 1},         {"bytes", 1},         {"KB", 1000},          {"k", KiB},
-		{"KiB", KiB},     {"MB", 1000000},      {"M", MiB},            {"MiB", MiB},
-		{"GB", 1000000000}, {"G", GiB},         {"GiB", GiB},          {"TB", 1000000000000ULL},
-		{"T", 1024 * GiB}, {"TiB", 1024 * GiB},
+	    {"b", 1},		{"bytes", 1},	     {"KB", 1000}, {"k", KiB},
+	    {"KiB", KiB},	{"MB", 1000000},     {"M", MiB},   {"MiB", MiB},
+	    {"GB", 1000000000}, {"G", GiB},	     {"GiB", GiB}, {"TB", 1000000000000ULL},
+	    {"T", 1024 * GiB},	{"TiB", 1024 * GiB},
 	};
 	char *unit = attr(n, "unit"), *val = text(n), *end;
 	uint64_t mult = 0, v;
@@ -314,30 +318,33 @@ static int parse_os(struct domain_def *def, xmlNodePtr os, struct strlist *warni
 	}
 	v = text(type);
 	if (strcmp(v, "hvm")) {
-		berr_set(err, BERR_UNSUPPORTED, "<os><type>%s</type>: berth runs hvm guests only", v);
+		berr_set(err, BERR_UNSUPPORTED, "<os><type>%s</type>: berth runs hvm guests only",
+			 v);
 		free(v);
 		return -1;
 	}
 	free(v);
 	v = attr(type, "arch");
 	if (v && strcmp(v, "x86_64")) {
-		berr_set(err, BERR_UNSUPPORTED, "<os><type arch='%s'>: berth runs x86_64 guests only",
-			 v);
+		berr_set(err, BERR_UNSUPPORTED,
+			 "<os><type arch='%s'>: berth runs x86_64 guests only", v);
 		free(v);
 		return -1;
 	}
 	free(v);
 	v = attr(type, "machine");
 	if (v)
-		strlist_add(warnings,
-			    "<os><type machine='%s'>: has no effect, berth runs its own pc machine, kept",
-			    v);
+		strlist_add(
+		    warnings,
+		    "<os><type machine='%s'>: has no effect, berth runs its own pc machine, kept",
+		    v);
 	free(v);
 	warn_attrs(type, "<os><type>", type_attrs, warnings);
 	k = child(os, "kernel");
 	if (!k) {
 		berr_set(err, BERR_UNSUPPORTED,
-			 "<os>: <kernel> is missing; berth boots a kernel directly (no firmware, no disk boot)");
+			 "<os>: <kernel> is missing; berth boots a kernel directly (no firmware, "
+			 "no disk boot)");
 		return -1;
 	}
 	def->kernel = text(k);
@@ -356,9 +363,9 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 		      struct berr *err)
 {
 	static const char *const honoured[] = {"driver", "source", "target", "readonly", NULL};
-	static const char *const kept[] = {"address", "alias", "boot", "serial", "wwn",
-					   "shareable", "iotune", "backingStore", "blockio",
-					   "geometry", "vendor", "product", NULL};
+	static const char *const kept[] = {
+	    "address",	    "alias",   "boot",	   "serial", "wwn",	"shareable", "iotune",
+	    "backingStore", "blockio", "geometry", "vendor", "product", NULL};
 	static const char *const disk_attrs[] = {"type", "device", NULL};
 	static const char *const driver_attrs[] = {"name", "type", NULL};
 	static const char *const target_attrs[] = {"dev", "bus", NULL};
@@ -374,8 +381,8 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 		goto out;
 	}
 	if (device && strcmp(device, "disk")) {
-		berr_set(err, BERR_UNSUPPORTED, "<disk device='%s'>: berth supports device='disk' only",
-			 device);
+		berr_set(err, BERR_UNSUPPORTED,
+			 "<disk device='%s'>: berth supports device='disk' only", device);
 		goto out;
 	}
 	if (!tgt || !(d.target = attr(tgt, "dev"))) {
@@ -385,8 +392,9 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 	snprintf(where, sizeof(where), "<disk> %s", d.target);
 	v = attr(tgt, "bus");
 	if (v ? strcmp(v, "virtio") : strncmp(d.target, "vd", 2)) {
-		berr_set(err, BERR_UNSUPPORTED, "%s: bus '%s' is not supported (berth has virtio disks only)",
-			 where, v ? v : "(implied by the name)");
+		berr_set(err, BERR_UNSUPPORTED,
+			 "%s: bus '%s' is not supported (berth has virtio disks only)", where,
+			 v ? v : "(implied by the name)");
 		goto out;
 	}
 	free(v);
@@ -404,7 +412,8 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 		warn_attrs(drv, where, driver_attrs, warnings);
 		v = attr(drv, "name");
 		if (v && strcmp(v, "qemu")) {
-			berr_set(err, BERR_UNSUPPORTED, "%s: <driver name='%s'> is not supported", where, v);
+			berr_set(err, BERR_UNSUPPORTED, "%s: <driver name='%s'> is not supported",
+				 where, v);
 			goto out;
 		}
 		free(v);
@@ -412,8 +421,8 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 		if (v && !strcmp(v, "qcow2"))
 			d.format = DOM_DISK_QCOW2;
 		else if (v && strcmp(v, "raw")) {
-			berr_set(err, BERR_UNSUPPORTED, "%s: format '%s' is not supported (raw, qcow2)",
-				 where, v);
+			berr_set(err, BERR_UNSUPPORTED,
+				 "%s: format '%s' is not supported (raw, qcow2)", where, v);
 			goto out;
 		}
 	}
@@ -422,12 +431,13 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 		goto out;
 	}
 	if (d.file[0] != '/') {
-		berr_set(err, BERR_INVALID, "%s: source '%s' must be an absolute path", where, d.file);
+		berr_set(err, BERR_INVALID, "%s: source '%s' must be an absolute path", where,
+			 d.file);
 		goto out;
 	}
 	if (strchr(d.file, ',')) {
-		berr_set(err, BERR_UNSUPPORTED, "%s: source '%s': commas in disk paths are not supported",
-			 where, d.file);
+		berr_set(err, BERR_UNSUPPORTED,
+			 "%s: source '%s': commas in disk paths are not supported", where, d.file);
 		goto out;
 	}
 	d.readonly = child(n, "readonly") != NULL;
@@ -450,7 +460,8 @@ static int parse_mac(const char *s, unsigned char mac[6])
 	char tail;
 
 	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &tail) != 6 || strlen(s) != 17)
+		   &tail) != 6 ||
+	    strlen(s) != 17)
 		return -1;
 	for (int i = 0; i < 6; i++)
 		mac[i] = v[i];
@@ -461,8 +472,8 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 			   struct berr *err)
 {
 	static const char *const honoured[] = {"source", "mac", "model", NULL};
-	static const char *const kept[] = {"address", "alias", "target", "boot", "link",
-					   "driver", "mtu", "rom", "bandwidth", NULL};
+	static const char *const kept[] = {"address", "alias", "target", "boot",      "link",
+					   "driver",  "mtu",   "rom",	 "bandwidth", NULL};
 	static const char *const if_attrs[] = {"type", NULL};
 	struct dom_net d = {0};
 	xmlNodePtr src = child(n, "source"), mac = child(n, "mac"), model = child(n, "model");
@@ -488,8 +499,8 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 	if (d.type != DOM_NET_USER) {
 		const char *key = d.type == DOM_NET_NETWORK ? "network" : "bridge";
 		if (!src || !(d.source = attr(src, key))) {
-			berr_set(err, BERR_INVALID, "<interface type='%s'>: <source %s=...> is missing",
-				 type, key);
+			berr_set(err, BERR_INVALID,
+				 "<interface type='%s'>: <source %s=...> is missing", type, key);
 			goto out;
 		}
 		if (!d.source[0] || strlen(d.source) >= 16 || strchr(d.source, '/') ||
@@ -514,8 +525,8 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 		free(v);
 		v = attr(mac, "address");
 		if (!v || parse_mac(v, m) < 0 || (m[0] & 1)) {
-			berr_set(err, BERR_INVALID, "<interface>: '%s' is not a unicast MAC address",
-				 v ? v : "");
+			berr_set(err, BERR_INVALID,
+				 "<interface>: '%s' is not a unicast MAC address", v ? v : "");
 			goto out;
 		}
 		for (char *p = v; *p; p++)
@@ -524,7 +535,8 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 	} else {
 		/* Like libvirt: QEMU's OUI and random bytes, recorded in the definition. */
 		if (getrandom(m, 3, 0) != 3) {
-			berr_set(err, BERR_INTERNAL, "generating a MAC address: %s", strerror(errno));
+			berr_set(err, BERR_INTERNAL, "generating a MAC address: %s",
+				 strerror(errno));
 			goto out;
 		}
 		snprintf(d.mac, sizeof(d.mac), "52:54:00:%02x:%02x:%02x", m[0], m[1], m[2]);
@@ -573,14 +585,16 @@ static int parse_chr(struct domain_def *def, xmlNodePtr n, struct strlist *warni
 		v = attr(tgt, "type");
 		if (v && strcmp(v, "serial") && strcmp(v, "isa-serial")) {
 			berr_set(err, BERR_UNSUPPORTED,
-				 "<%s><target type='%s'>: berth has one ISA serial port only", what, v);
+				 "<%s><target type='%s'>: berth has one ISA serial port only", what,
+				 v);
 			goto out;
 		}
 		free(v);
 		v = attr(tgt, "port");
 		if (v && strcmp(v, "0")) {
 			berr_set(err, BERR_UNSUPPORTED,
-				 "<%s><target port='%s'>: berth has one serial port (port 0)", what, v);
+				 "<%s><target port='%s'>: berth has one serial port (port 0)", what,
+				 v);
 			goto out;
 		}
 		if (child(tgt, "model") && !attr_is(child(tgt, "model"), "name", "isa-serial")) {
@@ -591,13 +605,15 @@ static int parse_chr(struct domain_def *def, xmlNodePtr n, struct strlist *warni
 	}
 	if (c.type != DOM_CHR_PTY) {
 		if (!src || !(c.path = attr(src, "path")) || c.path[0] != '/') {
-			berr_set(err, BERR_INVALID, "<%s type='%s'>: <source path=...> (absolute) is missing",
-				 what, type);
+			berr_set(err, BERR_INVALID,
+				 "<%s type='%s'>: <source path=...> (absolute) is missing", what,
+				 type);
 			goto out;
 		}
 		if (c.type == DOM_CHR_UNIX && !attr_is(src, "mode", "bind")) {
 			berr_set(err, BERR_UNSUPPORTED,
-				 "<%s type='unix'>: berth-vmm listens on the socket: mode='bind' is required",
+				 "<%s type='unix'>: berth-vmm listens on the socket: mode='bind' "
+				 "is required",
 				 what);
 			goto out;
 		}
@@ -629,8 +645,8 @@ static int parse_devices(struct domain_def *def, xmlNodePtr devs, struct strlist
 			 struct berr *err)
 {
 	static const char *const honoured[] = {"disk", "interface", "serial", "console", NULL};
-	static const char *const kept[] = {"emulator", "controller", "memballoon", "input",
-					   "rng", "channel", "audio", "panic", NULL};
+	static const char *const kept[] = {"emulator", "controller", "memballoon", "input", "rng",
+					   "channel",  "audio",	     "panic",	   NULL};
 
 	if (check_children(devs, "<devices>", honoured, kept, warnings, err) < 0)
 		return -1;
@@ -668,9 +684,10 @@ static int parse_vcpu(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 		goto out;
 	}
 	if (cur && strtoul(cur, NULL, 10) != val) {
-		berr_set(err, BERR_UNSUPPORTED,
-			 "<vcpu current='%s'>: berth does not hot-plug vCPUs (current must equal %lu)",
-			 cur, val);
+		berr_set(
+		    err, BERR_UNSUPPORTED,
+		    "<vcpu current='%s'>: berth does not hot-plug vCPUs (current must equal %lu)",
+		    cur, val);
 		goto out;
 	}
 	def->vcpus = val;
@@ -698,12 +715,12 @@ static void add_uuid_elem(struct domain_def *def, xmlNodePtr root, xmlNodePtr na
 static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *warnings,
 		      struct berr *err)
 {
-	static const char *const honoured[] = {"name", "uuid", "title", "description", "metadata",
-					       "memory", "currentMemory", "vcpu", "os", "on_poweroff",
-					       "on_reboot", "on_crash", "devices", NULL};
-	static const char *const kept[] = {"features", "clock", "pm", "cpu", "resource", "seclabel",
-					   "sysinfo", "on_lockfailure", "keywrap", "perf", "genid",
-					   "iothreads", NULL};
+	static const char *const honoured[] = {
+	    "name", "uuid", "title",	   "description", "metadata", "memory",	 "currentMemory",
+	    "vcpu", "os",   "on_poweroff", "on_reboot",	  "on_crash", "devices", NULL};
+	static const char *const kept[] = {
+	    "features",	      "clock",	 "pm",	 "cpu",	  "resource",  "seclabel", "sysinfo",
+	    "on_lockfailure", "keywrap", "perf", "genid", "iothreads", NULL};
 	static const char *const root_attrs[] = {"type", "id", NULL};
 	xmlNodePtr n;
 	char *v;
@@ -715,8 +732,8 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 	}
 	v = attr(root, "type");
 	if (!v || (strcmp(v, "kvm") && strcmp(v, "qemu"))) {
-		berr_set(err, BERR_UNSUPPORTED, "<domain type='%s'>: berth runs kvm or qemu domains",
-			 v ? v : "");
+		berr_set(err, BERR_UNSUPPORTED,
+			 "<domain type='%s'>: berth runs kvm or qemu domains", v ? v : "");
 		free(v);
 		return -1;
 	}
@@ -763,7 +780,8 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 	if (parse_scaled(n, "memory", &def->memory, err) < 0)
 		return -1;
 	if (def->memory < 2 * MiB || def->memory % (4 * KiB)) {
-		berr_set(err, BERR_INVALID, "<memory>: %llu bytes: must be a multiple of 4 KiB and at least 2 MiB",
+		berr_set(err, BERR_INVALID,
+			 "<memory>: %llu bytes: must be a multiple of 4 KiB and at least 2 MiB",
 			 (unsigned long long)def->memory);
 		return -1;
 	}
@@ -776,7 +794,8 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 			return -1;
 		}
 		if (def->current_memory != def->memory)
-			strlist_add(warnings, "<currentMemory>: has no effect (no balloon), the guest gets all of <memory>");
+			strlist_add(warnings, "<currentMemory>: has no effect (no balloon), the "
+					      "guest gets all of <memory>");
 	}
 	def->vcpus = 1;
 	if ((n = child(root, "vcpu")) && parse_vcpu(def, n, warnings, err) < 0)
@@ -830,7 +849,7 @@ struct domain_def *domain_def_parse(const char *xml, size_t len, struct strlist 
 	}
 	def->doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
 				     XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-					     XML_PARSE_NOWARNING);
+					 XML_PARSE_NOWARNING);
 	if (!def->doc || !xmlDocGetRootElement(def->doc)) {
 		const xmlError *e = xmlCtxtGetLastError(ctxt);
 		berr_set(err, BERR_INVALID, "malformed XML: line %d: %s", e ? e->line : 0,

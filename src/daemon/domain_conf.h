@@ -19,8 +19,8 @@
 
 #include "daemon/error.h"
 
-#define DOM_NAME_MAX  64
-#define DOM_VCPUS_MAX 64
+#define DOM_NAME_MAX	64
+#define DOM_VCPUS_MAX	64
 #define DOM_UUID_STRLEN 37 /* with the terminating NUL */
 
 enum dom_virt { DOM_VIRT_KVM, DOM_VIRT_QEMU };
@@ -53,7 +53,7 @@ struct domain_def {
 	char *name;
 	unsigned char uuid[16];
 	char *title, *description;
-	uint64_t memory;         /* bytes (<memory>) */
+	uint64_t memory;	 /* bytes (<memory>) */
 	uint64_t current_memory; /* bytes (<currentMemory>, or memory) */
 	unsigned vcpus;
 	char *kernel, *initrd, *cmdline;

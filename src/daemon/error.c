@@ -27,14 +27,14 @@ static const struct {
 	const char *code;
 	int status;
 } classes[] = {
-	[BERR_NONE] = {"ok", 200},
-	[BERR_INVALID] = {"invalid", 400},
-	[BERR_DENIED] = {"denied", 403},
-	[BERR_NOT_FOUND] = {"not-found", 404},
-	[BERR_CONFLICT] = {"conflict", 409},
-	[BERR_UNSUPPORTED] = {"unsupported", 422},
-	[BERR_NO_RESOURCES] = {"no-resources", 507},
-	[BERR_INTERNAL] = {"internal", 500},
+    [BERR_NONE] = {"ok", 200},
+    [BERR_INVALID] = {"invalid", 400},
+    [BERR_DENIED] = {"denied", 403},
+    [BERR_NOT_FOUND] = {"not-found", 404},
+    [BERR_CONFLICT] = {"conflict", 409},
+    [BERR_UNSUPPORTED] = {"unsupported", 422},
+    [BERR_NO_RESOURCES] = {"no-resources", 507},
+    [BERR_INTERNAL] = {"internal", 500},
 };
 
 /* The stable machine-readable name of an error class. */

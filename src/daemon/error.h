@@ -11,13 +11,13 @@
 
 enum berr_class {
 	BERR_NONE = 0,
-	BERR_INVALID,     /* malformed request or definition: 400 */
-	BERR_DENIED,      /* not allowed on this socket: 403 */
-	BERR_NOT_FOUND,   /* no such domain: 404 */
-	BERR_CONFLICT,    /* wrong state for the operation, name taken: 409 */
-	BERR_UNSUPPORTED, /* berth cannot honour this: 422 */
+	BERR_INVALID,	   /* malformed request or definition: 400 */
+	BERR_DENIED,	   /* not allowed on this socket: 403 */
+	BERR_NOT_FOUND,	   /* no such domain: 404 */
+	BERR_CONFLICT,	   /* wrong state for the operation, name taken: 409 */
+	BERR_UNSUPPORTED,  /* berth cannot honour this: 422 */
 	BERR_NO_RESOURCES, /* not enough host memory: 507 */
-	BERR_INTERNAL,    /* a system call or berth-vmm failed: 500 */
+	BERR_INTERNAL,	   /* a system call or berth-vmm failed: 500 */
 };
 
 struct berr {
@@ -26,7 +26,7 @@ struct berr {
 };
 
 void berr_set(struct berr *e, enum berr_class cls, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static inline bool berr_isset(const struct berr *e)
 {
 	return e->cls != BERR_NONE;

@@ -43,8 +43,7 @@ static int fsync_parent(const char *path, struct berr *err)
 	return ret;
 }
 
-int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode,
-		      struct berr *err)
+int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode, struct berr *err)
 {
 	char *tmp = xasprintf("%s.XXXXXX", path);
 	int fd = mkostemp(tmp, O_CLOEXEC);

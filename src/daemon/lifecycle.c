@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CRASH_RESTART_MAX    5
-#define CRASH_QUICK_NS       (10ULL * 1000000000ULL)
+#define CRASH_RESTART_MAX 5
+#define CRASH_QUICK_NS	  (10ULL * 1000000000ULL)
 
 /* Look key up; the domain comes back referenced, or NULL with err set. */
 static struct domain *lookup(struct berthd *d, const char *key, struct berr *err)
@@ -201,15 +201,15 @@ void dom_process_ended(struct berthd *d, struct domain *dom, enum dom_exit how)
 }
 
 /* Record a VM found running at start-up (no job: the API is not serving yet). */
-int dom_adopted(struct berthd *d, struct domain_def *live, bool paused, int id,
-		struct domain **out, struct berr *err)
+int dom_adopted(struct berthd *d, struct domain_def *live, bool paused, int id, struct domain **out,
+		struct berr *err)
 {
 	struct domain *dom = domain_list_find(&d->domains, live->name, live->uuid);
 
 	if (dom && (strcmp(dom->name, live->name) || memcmp(dom->uuid, live->uuid, 16))) {
 		berr_set(err, BERR_CONFLICT,
-			 "running VM '%s' does not match the definition of domain '%s'",
-			 live->name, dom->name);
+			 "running VM '%s' does not match the definition of domain '%s'", live->name,
+			 dom->name);
 		domain_unref(dom);
 		return -1;
 	}
@@ -323,9 +323,9 @@ static json_t *dom_summary(struct domain *dom)
 	/* A domain being started has an id already, but is not running yet. */
 	json_object_set_new(o, "id",
 			    dom->id >= 0 && dom->state != DOM_STATE_SHUTOFF &&
-					    dom->state != DOM_STATE_CRASHED
-				    ? json_integer(dom->id)
-				    : json_null());
+				    dom->state != DOM_STATE_CRASHED
+				? json_integer(dom->id)
+				: json_null());
 	pthread_mutex_unlock(&dom->lock);
 	return o;
 }
@@ -463,8 +463,8 @@ int dom_undefine(struct berthd *d, const char *key, struct berr *err)
 	if (job_begin(dom, err) < 0)
 		goto out_unlock;
 	if (!dom->persistent) {
-		berr_set(err, BERR_CONFLICT, "domain '%s' is transient: it has no definition to remove",
-			 dom->name);
+		berr_set(err, BERR_CONFLICT,
+			 "domain '%s' is transient: it has no definition to remove", dom->name);
 		goto out;
 	}
 	as = autostart_path(d, dom->name);
@@ -667,15 +667,16 @@ static json_t *def_json(const struct domain_def *def)
 
 	for (size_t i = 0; i < def->ndisks; i++)
 		json_array_append_new(
-			disks, json_pack("{s:s,s:s,s:s,s:s,s:b}", "target", def->disks[i].target,
-					 "source", def->disks[i].file, "format",
-					 dom_disk_format_name(def->disks[i].format), "bus", "virtio",
-					 "readonly", def->disks[i].readonly));
+		    disks, json_pack("{s:s,s:s,s:s,s:s,s:b}", "target", def->disks[i].target,
+				     "source", def->disks[i].file, "format",
+				     dom_disk_format_name(def->disks[i].format), "bus", "virtio",
+				     "readonly", def->disks[i].readonly));
 	for (size_t i = 0; i < def->nnets; i++) {
 		json_t *n = json_pack("{s:s,s:s,s:s}", "type", dom_net_type_name(def->nets[i].type),
 				      "model", "virtio", "mac", def->nets[i].mac);
 		json_object_set_new(n, "source",
-				    def->nets[i].source ? json_string(def->nets[i].source) : json_null());
+				    def->nets[i].source ? json_string(def->nets[i].source)
+							: json_null());
 		json_array_append_new(nets, n);
 	}
 	o = json_pack("{s:s,s:s,s:I,s:I,s:i,s:s,s:s,s:s,s:o,s:o}", "virt_type",

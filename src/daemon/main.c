@@ -30,17 +30,18 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: berthd [OPTIONS]\n"
-		"The berth management daemon: VM definitions, lifecycle, API.\n\n"
-		"  -d, --daemon          detach and run in the background\n"
-		"      --system          system instance (default for root)\n"
-		"      --session         session instance of the calling user (default otherwise)\n"
-		"      --state-dir DIR   keep everything under DIR (domains, autostart, run, log)\n"
-		"      --vmm PATH        the berth-vmm executable (default: next to berthd, or $PATH)\n"
-		"      --reserve SIZE    host memory kept back from VMs (default 1G)\n"
-		"  -v, --verbose         debug messages\n"
-		"  -h, --help            this help\n");
+	fprintf(
+	    out,
+	    "Usage: berthd [OPTIONS]\n"
+	    "The berth management daemon: VM definitions, lifecycle, API.\n\n"
+	    "  -d, --daemon          detach and run in the background\n"
+	    "      --system          system instance (default for root)\n"
+	    "      --session         session instance of the calling user (default otherwise)\n"
+	    "      --state-dir DIR   keep everything under DIR (domains, autostart, run, log)\n"
+	    "      --vmm PATH        the berth-vmm executable (default: next to berthd, or $PATH)\n"
+	    "      --reserve SIZE    host memory kept back from VMs (default 1G)\n"
+	    "  -v, --verbose         debug messages\n"
+	    "  -h, --help            this help\n");
 }
 
 /* berth-vmm: $BERTH_VMM, next to us, in the build tree's sibling directory, or on $PATH. */
@@ -102,8 +103,8 @@ static void set_dirs(struct berthd *d, const char *state_dir)
 		d->autostart_dir = xasprintf("%s/berth/autostart", config);
 		d->log_dir = xasprintf("%s/berth/log", state);
 		d->run_dir = getenv("XDG_RUNTIME_DIR")
-				     ? xasprintf("%s/berth", getenv("XDG_RUNTIME_DIR"))
-				     : xasprintf("/tmp/berth-%u", (unsigned)getuid());
+				 ? xasprintf("%s/berth", getenv("XDG_RUNTIME_DIR"))
+				 : xasprintf("/tmp/berth-%u", (unsigned)getuid());
 		free(config);
 		free(state);
 	}
@@ -198,11 +199,15 @@ static void report_ready(int *ready_fd, char status)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"daemon", no_argument, NULL, 'd'},	   {"system", no_argument, NULL, 'S'},
-		{"session", no_argument, NULL, 's'},	   {"state-dir", required_argument, NULL, 'D'},
-		{"vmm", required_argument, NULL, 'V'},	   {"reserve", required_argument, NULL, 'r'},
-		{"verbose", no_argument, NULL, 'v'},	   {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"daemon", no_argument, NULL, 'd'},
+	    {"system", no_argument, NULL, 'S'},
+	    {"session", no_argument, NULL, 's'},
+	    {"state-dir", required_argument, NULL, 'D'},
+	    {"vmm", required_argument, NULL, 'V'},
+	    {"reserve", required_argument, NULL, 'r'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct berthd d = {0};
 	const char *state_dir = NULL;
@@ -218,18 +223,34 @@ int main(int argc, char **argv)
 	d.reserve = DEFAULT_RESERVE;
 	while ((c = getopt_long(argc, argv, "dvh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': background = true; break;
-		case 'S': d.system = true; break;
-		case 's': d.system = false; break;
-		case 'D': state_dir = optarg; break;
-		case 'V': d.vmm_path = xstrdup(optarg); break;
+		case 'd':
+			background = true;
+			break;
+		case 'S':
+			d.system = true;
+			break;
+		case 's':
+			d.system = false;
+			break;
+		case 'D':
+			state_dir = optarg;
+			break;
+		case 'V':
+			d.vmm_path = xstrdup(optarg);
+			break;
 		case 'r':
 			if (parse_size(optarg, MiB, &d.reserve) < 0)
 				die("--reserve: malformed size '%s'", optarg);
 			break;
-		case 'v': log_set_level(LOG_DEBUG); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'v':
+			log_set_level(LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
 		}
 	}
 	if (optind < argc)
@@ -303,6 +324,10 @@ int main(int argc, char **argv)
 	log_info("terminating on signal %d; running VMs keep running", sig);
 
 	api_stop(api);
+	/* Let exits being handled finish (their clean-up runs on the loop), then stop it. */
+	atomic_store(&d.stopping, true);
+	for (int i = 0; i < 3000 && atomic_load(&d.exit_jobs); i++)
+		usleep(10000);
 	evloop_stop(d.loop);
 	pthread_join(d.loop_thread, NULL);
 	d.drv->release_all(&d);

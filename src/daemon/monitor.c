@@ -167,7 +167,7 @@ json_t *monitor_command(const char *path, const char *cmd, json_t *args, int tim
 		ret = json_incref(json_object_get(reply, "return"));
 	} else {
 		const char *desc =
-			json_string_value(json_object_get(json_object_get(reply, "error"), "desc"));
+		    json_string_value(json_object_get(json_object_get(reply, "error"), "desc"));
 		berr_set(err, BERR_INTERNAL, "berth-vmm refused %s: %s", cmd,
 			 desc ? desc : "malformed reply");
 	}

@@ -44,7 +44,8 @@ int node_info_read(struct node_info *n, struct berr *err)
 				siblings = v;
 			else if (sscanf(line, "cpu cores : %u", &v) == 1)
 				cores = v;
-			else if (sscanf(line, "physical id : %u", &v) == 1 && v < sizeof(physical_ids))
+			else if (sscanf(line, "physical id : %u", &v) == 1 &&
+				 v < sizeof(physical_ids))
 				physical_ids[v] = 1;
 		}
 		fclose(f);

@@ -26,7 +26,7 @@ static int tun_open(const char *name, struct berr *err)
 		berr_set(err, BERR_INTERNAL, "opening /dev/net/tun: %s", strerror(errno));
 		return -1;
 	}
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI; /* as berth-vmm opens it */
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		berr_set(err, BERR_INTERNAL, "creating tap device %s: %s", name, strerror(errno));

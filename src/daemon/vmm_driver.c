@@ -39,11 +39,11 @@
 
 extern char **environ;
 
-#define START_TIMEOUT_NS     (15ULL * 1000000000ULL)
-#define TERM_GRACE_MS        3000
-#define KILL_WAIT_MS         5000
-#define RECONNECT_PERIOD_NS  (20ULL * 1000000ULL)
-#define RECONNECT_TRIES      500 /* 10 s: a reset re-executes berth-vmm */
+#define START_TIMEOUT_NS    (15ULL * 1000000000ULL)
+#define TERM_GRACE_MS	    3000
+#define KILL_WAIT_MS	    5000
+#define RECONNECT_PERIOD_NS (20ULL * 1000000ULL)
+#define RECONNECT_TRIES	    500 /* 10 s: a reset re-executes berth-vmm */
 
 struct vmm_proc {
 	struct berthd *d;
@@ -52,7 +52,7 @@ struct vmm_proc {
 	pid_t pid;
 	int pidfd;
 	unsigned long long start_time; /* /proc/PID/stat field 22 */
-	bool child;                    /* ours to reap */
+	bool child;		       /* ours to reap */
 	char *ctl_path, *console_path, *state_path, *log_path;
 	char accel[16];
 	char **taps;
@@ -142,7 +142,7 @@ static bool read_events(struct vmm_proc *p)
 			const char *ev = json_string_value(json_object_get(msg, "event"));
 			if (ev && !strcmp(ev, "SHUTDOWN")) {
 				const char *r = json_string_value(
-					json_object_get(json_object_get(msg, "data"), "reason"));
+				    json_object_get(json_object_get(msg, "data"), "reason"));
 				pthread_mutex_lock(&p->mu);
 				snprintf(p->shutdown_reason, sizeof(p->shutdown_reason), "%s",
 					 r ? r : "unknown");
@@ -228,6 +228,8 @@ static void on_pidfd(void *opaque, int fd, uint32_t events)
 
 	evloop_del_fd(p->d->loop, fd);
 	p->exited = true;
+	if (atomic_load(&p->d->stopping))
+		return; /* its state file stays: the next berthd sees it ended */
 	if (p->evfd >= 0) {
 		read_events(p);
 		close_events(p);
@@ -236,6 +238,7 @@ static void on_pidfd(void *opaque, int fd, uint32_t events)
 	job->d = p->d;
 	job->dom = domain_ref(p->dom);
 	job->gen = p->gen;
+	atomic_fetch_add(&p->d->exit_jobs, 1);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, exit_thread, job)) {
@@ -427,14 +430,14 @@ static void *exit_thread(void *arg)
 		char tail[256];
 		log_tail(p->log_path, 0, tail, sizeof(tail));
 		log_warn("domain %s: berth-vmm (pid %d) died (%s%s, exit %d): %s", dom->name,
-			 p->pid, reason[0] ? "reason " : "no shutdown event", reason, status,
-			 tail);
+			 p->pid, reason[0] ? "reason " : "no shutdown event", reason, status, tail);
 	}
 	proc_cleanup(job->d, dom, p);
 	dom_process_ended(job->d, dom, how);
 out:
 	pthread_mutex_unlock(&dom->job);
 	domain_unref(dom);
+	atomic_fetch_sub(&job->d->exit_jobs, 1);
 	free(job);
 	return NULL;
 }
@@ -550,8 +553,8 @@ static int write_state(struct vmm_proc *p, struct domain *dom, struct berr *err)
 		json_array_append_new(taps, json_string(p->taps[i]));
 	st = json_pack("{s:i,s:I,s:s,s:s*,s:s,s:i,s:s,s:o,s:s}", "pid", p->pid, "start_time",
 		       (json_int_t)p->start_time, "control", p->ctl_path, "console",
-		       p->console_path, "log", p->log_path, "id", dom->id, "accelerator",
-		       p->accel, "taps", taps, "xml", xml);
+		       p->console_path, "log", p->log_path, "id", dom->id, "accelerator", p->accel,
+		       "taps", taps, "xml", xml);
 	s = json_dumps(st, JSON_INDENT(1));
 	ret = atomic_write_file(p->state_path, s, strlen(s), 0600, err);
 	free(s);
@@ -577,8 +580,9 @@ static int wait_for_control(struct vmm_proc *p, off_t log_start, struct berr *er
 		if (wait_pidfd(p->pidfd, delay_ms) == 0) {
 			int status = reap(p);
 			log_tail(p->log_path, log_start, tail, sizeof(tail));
-			berr_set(err, BERR_INTERNAL, "berth-vmm exited while starting (status %d): %s",
-				 status, tail[0] ? tail : "no output");
+			berr_set(err, BERR_INTERNAL,
+				 "berth-vmm exited while starting (status %d): %s", status,
+				 tail[0] ? tail : "no output");
 			return -1;
 		}
 		if (clock_ns() > deadline) {
@@ -635,7 +639,7 @@ static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 	posix_spawnattr_setsigmask(&attr, &none);
 	/* Its own session: a terminal's Ctrl+C at berthd must not reach the VMs. */
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF |
-						POSIX_SPAWN_SETSIGMASK);
+					    POSIX_SPAWN_SETSIGMASK);
 	e = posix_spawn(&p->pid, d->vmm_path, &fa, &attr, a.v, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -756,8 +760,7 @@ static int vmm_destroy(struct berthd *d, struct domain *dom, struct berr *err)
 	return 0;
 }
 
-static int vmm_console_path(struct berthd *d, struct domain *dom, char **path,
-			    struct berr *err)
+static int vmm_console_path(struct berthd *d, struct domain *dom, char **path, struct berr *err)
 {
 	struct vmm_proc *p = proc_of(dom);
 	(void)d;
@@ -797,7 +800,8 @@ static bool adopt_one(struct berthd *d, const char *state_path, json_t *st)
 	json_t *status, *taps;
 	const char *xml = json_string_value(json_object_get(st, "xml"));
 	pid_t pid = json_integer_value(json_object_get(st, "pid"));
-	unsigned long long start_time = json_integer_value(json_object_get(st, "start_time")), now_start;
+	unsigned long long start_time = json_integer_value(json_object_get(st, "start_time")),
+			   now_start;
 	bool paused;
 
 	if (!xml || pid <= 0 || !json_string_value(json_object_get(st, "control"))) {
@@ -896,7 +900,8 @@ static void vmm_adopt_all(struct berthd *d)
 			json_t *taps = json_object_get(st, "taps");
 			for (size_t i = 0; i < json_array_size(taps); i++)
 				if (json_string_value(json_array_get(taps, i)))
-					tap_delete(json_string_value(json_array_get(taps, i)), NULL);
+					tap_delete(json_string_value(json_array_get(taps, i)),
+						   NULL);
 		}
 		ctl = xasprintf("%s/%.*s.ctl", d->run_dir, (int)(len - 6), e->d_name);
 		console = xasprintf("%s/%.*s.console", d->run_dir, (int)(len - 6), e->d_name);
@@ -943,15 +948,15 @@ static void vmm_release_all(struct berthd *d)
 }
 
 const struct hv_driver vmm_driver = {
-	.name = "berth-vmm",
-	.start = vmm_start,
-	.shutdown = vmm_shutdown,
-	.destroy = vmm_destroy,
-	.reset = vmm_reset,
-	.suspend = vmm_suspend,
-	.resume = vmm_resume,
-	.console_path = vmm_console_path,
-	.run_info = vmm_run_info,
-	.adopt_all = vmm_adopt_all,
-	.release_all = vmm_release_all,
+    .name = "berth-vmm",
+    .start = vmm_start,
+    .shutdown = vmm_shutdown,
+    .destroy = vmm_destroy,
+    .reset = vmm_reset,
+    .suspend = vmm_suspend,
+    .resume = vmm_resume,
+    .console_path = vmm_console_path,
+    .run_info = vmm_run_info,
+    .adopt_all = vmm_adopt_all,
+    .release_all = vmm_release_all,
 };

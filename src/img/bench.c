@@ -101,11 +101,12 @@ int cmd_bench(int argc, char **argv)
 	buf = aligned_alloc(4096, ALIGN_UP(bufsize, 4096ULL));
 	memset(buf, pattern, bufsize);
 	if (!quiet)
-		printf("Sending %llu %s requests, %llu bytes each, 1 in parallel (starting at offset "
-		       "%llu, step size %llu)\n",
-		       (unsigned long long)count, write ? "write" : "read",
-		       (unsigned long long)bufsize, (unsigned long long)offset,
-		       (unsigned long long)step);
+		printf(
+		    "Sending %llu %s requests, %llu bytes each, 1 in parallel (starting at offset "
+		    "%llu, step size %llu)\n",
+		    (unsigned long long)count, write ? "write" : "read",
+		    (unsigned long long)bufsize, (unsigned long long)offset,
+		    (unsigned long long)step);
 	t0 = clock_ns();
 	for (uint64_t i = 0; i < count; i++) {
 		int r = write ? blk_pwrite(bs, offset, buf, bufsize)

@@ -19,22 +19,23 @@
 #include <time.h>
 
 static const char usage[] =
-	"usage: berth-img <command> [options]\n"
-	"\n"
-	"commands:\n"
-	"  create [-f fmt] [-b backing -F backing_fmt] [-o opt=val,...] [-q] file [size]\n"
-	"  info [-f fmt] [--output=human|json] [-U] file\n"
-	"  check [-f fmt] [-r leaks|all] [--output=human|json] [-q] file\n"
-	"  convert [-f fmt] [-O fmt] [-c] [-o opt=val,...] [-q] input output\n"
-	"  resize [-f fmt] [--shrink] [-q] file [+|-]size\n"
-	"  snapshot [-l | -c name | -a name | -d name] [-q] file\n"
-	"  bench [-c count] [-d 1] [-f fmt] [-o offset] [-s size] [-S step] [-t cache] [-w] "
-	"[-q] file\n"
-	"\n"
-	"formats: raw, qcow2 (default for create: raw, otherwise given with -f; never guessed\n"
-	"for backing files). create options: cluster_size, compat (0.10 or 1.1),\n"
-	"compression_type (zlib or zstd), backing_file, backing_fmt.\n"
-	"check exit codes: 0 clean, 1 check failed, 2 corruption, 3 leaks only, 63 unsupported.\n";
+    "usage: berth-img <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  create [-f fmt] [-b backing -F backing_fmt] [-o opt=val,...] [-q] file [size]\n"
+    "  info [-f fmt] [--output=human|json] [-U] file\n"
+    "  check [-f fmt] [-r leaks|all] [--output=human|json] [-q] [-U] file\n"
+    "  convert [-f fmt] [-O fmt] [-c] [-o opt=val,...] [-q] input output\n"
+    "  resize [-f fmt] [--shrink] [-q] file [+|-]size\n"
+    "  snapshot [-l | -c name | -a name | -d name] [-q] [-U] file\n"
+    "  bench [-c count] [-d 1] [-f fmt] [-o offset] [-s size] [-S step] [-t cache] [-w] "
+    "[-q] file\n"
+    "\n"
+    "formats: raw, qcow2 (default for create: raw, otherwise given with -f; never guessed\n"
+    "for backing files). create options: cluster_size, compat (0.10 or 1.1),\n"
+    "compression_type (zlib or zstd), backing_file, backing_fmt.\n"
+    "check exit codes: 0 clean, 1 check failed, 2 corruption, 3 leaks only, 63 unsupported.\n"
+    "Images are locked like QEMU does: -U reads an image another process has open.\n";
 
 int img_error(const char *fmt, ...)
 {
@@ -167,7 +168,8 @@ static int cmd_create(int argc, char **argv)
 	if (blk_create(argv[optind], &o, err, sizeof(err)) < 0)
 		return img_error("%s", err);
 	if (!quiet)
-		printf("Formatting '%s', fmt=%s size=%" PRIu64 "\n", argv[optind], o.format, o.size);
+		printf("Formatting '%s', fmt=%s size=%" PRIu64 "\n", argv[optind], o.format,
+		       o.size);
 	return 0;
 }
 
@@ -228,7 +230,7 @@ static int cmd_info(int argc, char **argv)
 	const char *fmt = NULL, *output = "human";
 	struct blockdev *bs;
 	struct blk_info info;
-	int c, nsn;
+	int c, nsn, share = 0;
 
 	while ((c = getopt_long(argc, argv, "+f:Uh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -239,6 +241,7 @@ static int cmd_info(int argc, char **argv)
 			output = optarg;
 			break;
 		case 'U':
+			share = BLK_FORCE_SHARE;
 			break;
 		default:
 			fputs(usage, stderr);
@@ -249,7 +252,7 @@ static int cmd_info(int argc, char **argv)
 		return img_error("info: expected one file name");
 	if (strcmp(output, "human") && strcmp(output, "json"))
 		return img_error("--output must be human or json");
-	bs = open_or_report(argv[optind], fmt, BLK_RDONLY | BLK_NO_BACKING);
+	bs = open_or_report(argv[optind], fmt, BLK_RDONLY | BLK_NO_BACKING | share);
 	if (!bs)
 		return 1;
 	blk_get_info(bs, &info);
@@ -288,11 +291,11 @@ static int cmd_info(int argc, char **argv)
 				json_object_set_new(e, "date-sec", json_integer(sn[i].date_sec));
 				json_object_set_new(e, "date-nsec", json_integer(sn[i].date_nsec));
 				json_object_set_new(
-					e, "vm-clock-sec",
-					json_integer((json_int_t)(sn[i].vm_clock_nsec / 1000000000)));
+				    e, "vm-clock-sec",
+				    json_integer((json_int_t)(sn[i].vm_clock_nsec / 1000000000)));
 				json_object_set_new(
-					e, "vm-clock-nsec",
-					json_integer((json_int_t)(sn[i].vm_clock_nsec % 1000000000)));
+				    e, "vm-clock-nsec",
+				    json_integer((json_int_t)(sn[i].vm_clock_nsec % 1000000000)));
 				if (sn[i].icount != UINT64_MAX)
 					json_object_set_new(e, "icount",
 							    json_integer((json_int_t)sn[i].icount));
@@ -306,9 +309,9 @@ static int cmd_info(int argc, char **argv)
 			json_object_set_new(d, "compat",
 					    json_string(info.qcow2_version >= 3 ? "1.1" : "0.10"));
 			if (info.qcow2_version >= 3) {
-				json_object_set_new(d, "compression-type",
-						    json_string(info.compression_type ? "zstd"
-										      : "zlib"));
+				json_object_set_new(
+				    d, "compression-type",
+				    json_string(info.compression_type ? "zstd" : "zlib"));
 				json_object_set_new(d, "lazy-refcounts",
 						    json_boolean(info.lazy_refcounts));
 				json_object_set_new(d, "corrupt", json_boolean(info.corrupt));
@@ -370,7 +373,7 @@ static int cmd_check(int argc, char **argv)
 	struct blk_check_result r;
 	struct blockdev *bs;
 	bool quiet = false;
-	int c, ret, code;
+	int c, ret, code, share = 0;
 
 	while ((c = getopt_long(argc, argv, "+f:r:qUh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -392,6 +395,7 @@ static int cmd_check(int argc, char **argv)
 			quiet = true;
 			break;
 		case 'U':
+			share = BLK_FORCE_SHARE;
 			break;
 		default:
 			fputs(usage, stderr);
@@ -400,11 +404,13 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return img_error("check: expected one file name");
+	if (share && repair != BLK_REPAIR_NONE)
+		return img_error("check: -U cannot be combined with -r");
 	if (strcmp(output, "human") && strcmp(output, "json"))
 		return img_error("--output must be human or json");
 	bs = open_or_report(argv[optind], fmt,
-			    BLK_NO_BACKING |
-				    (repair == BLK_REPAIR_NONE ? BLK_RDONLY : BLK_REPAIR_OPEN));
+			    BLK_NO_BACKING | share |
+				(repair == BLK_REPAIR_NONE ? BLK_RDONLY : BLK_REPAIR_OPEN));
 	if (!bs)
 		return 1;
 	ret = blk_check(bs, repair, &r);
@@ -424,7 +430,8 @@ static int cmd_check(int argc, char **argv)
 
 		json_object_set_new(o, "image-end-offset",
 				    json_integer((json_int_t)r.image_end_offset));
-		json_object_set_new(o, "total-clusters", json_integer((json_int_t)r.total_clusters));
+		json_object_set_new(o, "total-clusters",
+				    json_integer((json_int_t)r.total_clusters));
 		json_object_set_new(o, "check-errors", json_integer((json_int_t)r.check_errors));
 		json_object_set_new(o, "leaks", json_integer((json_int_t)r.leaks));
 		json_object_set_new(o, "leaks-fixed", json_integer((json_int_t)r.leaks_fixed));
@@ -448,7 +455,8 @@ static int cmd_check(int argc, char **argv)
 		if (!r.corruptions && !r.leaks && !r.check_errors)
 			printf("No errors were found on the image.\n");
 		if (r.corruptions)
-			printf("\n%" PRIu64 " errors were found on the image.\nData may be corrupted, "
+			printf("\n%" PRIu64
+			       " errors were found on the image.\nData may be corrupted, "
 			       "or further writes to the image may corrupt it.\n",
 			       r.corruptions);
 		if (r.leaks)
@@ -536,7 +544,7 @@ static int cmd_snapshot(int argc, char **argv)
 	const char *name = NULL;
 	struct blockdev *bs;
 	char op = 0, err[512];
-	int c, n, ret = 0;
+	int c, n, ret = 0, share = 0;
 
 	while ((c = getopt(argc, argv, "+lc:a:d:qUh")) != -1) {
 		switch (c) {
@@ -550,7 +558,9 @@ static int cmd_snapshot(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'q':
+			break;
 		case 'U':
+			share = BLK_FORCE_SHARE;
 			break;
 		default:
 			fputs(usage, stderr);
@@ -559,10 +569,12 @@ static int cmd_snapshot(int argc, char **argv)
 	}
 	if (!op)
 		op = 'l';
+	if (share && op != 'l')
+		return img_error("snapshot: -U only goes with -l");
 	if (optind != argc - 1)
 		return img_error("snapshot: expected one file name");
 	bs = open_or_report(argv[optind], "qcow2",
-			    BLK_NO_BACKING | (op == 'l' ? BLK_RDONLY : 0));
+			    BLK_NO_BACKING | (op == 'l' ? BLK_RDONLY | share : 0));
 	if (!bs)
 		return 1;
 	switch (op) {
@@ -595,7 +607,7 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"create", cmd_create}, {"info", cmd_info},		{"check", cmd_check},
+	} cmds[] = {{"create", cmd_create},   {"info", cmd_info},     {"check", cmd_check},
 		    {"convert", cmd_convert}, {"resize", cmd_resize}, {"snapshot", cmd_snapshot},
 		    {"bench", cmd_bench}};
 

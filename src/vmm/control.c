@@ -107,7 +107,7 @@ static bool client_send(struct control_client *c, json_t *msg)
 }
 
 static json_t *error_reply(const char *cls, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* {"error": {"class": cls, "desc": ...}} */
 static json_t *error_reply(const char *cls, const char *fmt, ...)
@@ -146,8 +146,8 @@ static json_t *cmd_query_status(struct control *ctl, json_t *args)
 	struct vm *vm = ctl->vm;
 	(void)args;
 
-	return ok_reply(json_pack("{s:s,s:b,s:s,s:I,s:s,s:I,s:i}", "name",
-				  vm->name ? vm->name : "", "running", !vm_paused(vm), "status",
+	return ok_reply(json_pack("{s:s,s:b,s:s,s:I,s:s,s:I,s:i}", "name", vm->name ? vm->name : "",
+				  "running", !vm_paused(vm), "status",
 				  vm_paused(vm) ? "paused" : "running", "pid", (json_int_t)getpid(),
 				  "accelerator", vm->accel ? vm->accel->name : "none", "memory",
 				  (json_int_t)vm->ram_size, "cpus", vm->ncpus));
@@ -218,10 +218,13 @@ static const struct {
 	const char *name;
 	json_t *(*fn)(struct control *ctl, json_t *args);
 } commands[] = {
-	{"query-status", cmd_query_status}, {"system_powerdown", cmd_system_powerdown},
-	{"system_reset", cmd_system_reset}, {"stop", cmd_stop},
-	{"cont", cmd_cont},                 {"quit", cmd_quit},
-	{"query-serial", cmd_query_serial},
+    {"query-status", cmd_query_status},
+    {"system_powerdown", cmd_system_powerdown},
+    {"system_reset", cmd_system_reset},
+    {"stop", cmd_stop},
+    {"cont", cmd_cont},
+    {"quit", cmd_quit},
+    {"query-serial", cmd_query_serial},
 };
 
 /* Parse one request line and build its reply (with the request's id, if any). */
@@ -460,9 +463,9 @@ void control_emit_event(struct control *ctl, const char *event, json_t *data)
 void control_emit_shutdown(struct control *ctl)
 {
 	static const char *const reasons[] = {
-		[VM_RUNNING] = "none",	       [VM_STOP_POWEROFF] = "poweroff",
-		[VM_STOP_RESET] = "reset",     [VM_STOP_DEBUG_EXIT] = "debug-exit",
-		[VM_STOP_SIGNAL] = "signal",   [VM_STOP_ERROR] = "error",
+	    [VM_RUNNING] = "none",	 [VM_STOP_POWEROFF] = "poweroff",
+	    [VM_STOP_RESET] = "reset",	 [VM_STOP_DEBUG_EXIT] = "debug-exit",
+	    [VM_STOP_SIGNAL] = "signal", [VM_STOP_ERROR] = "error",
 	};
 	int r = atomic_load(&ctl->vm->stop_reason);
 	bool guest = r == VM_STOP_POWEROFF || r == VM_STOP_RESET || r == VM_STOP_DEBUG_EXIT;

@@ -56,6 +56,14 @@ GUESTS = {
             r"^PASS: PIT interrupts arrive through IOAPIC pin 2 \(vector 0x30\)$",
         ],
     },
+    "longmode": {
+        "append": "",
+        "status": 1,
+        "lines": [
+            r"^long mode: hello from 64-bit code$",
+            r"^back in 32-bit protected mode$",
+        ],
+    },
     "triplefault": {
         "append": "",
         "status": 0,

@@ -15,38 +15,39 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ACPI_OEM_ID       "BERTH "
+#define ACPI_OEM_ID	  "BERTH "
 #define ACPI_OEM_TABLE_ID "BERTHPC "
-#define ACPI_CREATOR_ID   "BRTH"
-#define ACPI_HDR_SIZE     36
+#define ACPI_CREATOR_ID	  "BRTH"
+#define ACPI_HDR_SIZE	  36
 
 /* Generic Address Structure address space IDs and access sizes. */
-#define GAS_IO     1
-#define GAS_BYTE   1
-#define GAS_WORD   2
-#define GAS_DWORD  3
+#define GAS_IO	  1
+#define GAS_BYTE  1
+#define GAS_WORD  2
+#define GAS_DWORD 3
 
 /* FADT flags (ACPI 6.4 table 5.10). */
-#define FADT_WBINVD             (1u << 0)
-#define FADT_PROC_C1            (1u << 2)
-#define FADT_SLP_BUTTON         (1u << 5)
-#define FADT_FIX_RTC            (1u << 6)
-#define FADT_RESET_REG_SUP      (1u << 10)
+#define FADT_WBINVD		(1u << 0)
+#define FADT_PROC_C1		(1u << 2)
+#define FADT_SLP_BUTTON		(1u << 5)
+#define FADT_FIX_RTC		(1u << 6)
+#define FADT_RESET_REG_SUP	(1u << 10)
 #define FADT_USE_PLATFORM_CLOCK (1u << 15)
 /* IA-PC boot architecture flags. */
-#define FADT_LEGACY_DEVICES     (1u << 0)
-#define FADT_8042               (1u << 1)
-#define FADT_SIZE               276
+#define FADT_LEGACY_DEVICES (1u << 0)
+#define FADT_8042	    (1u << 1)
+#define FADT_SIZE	    276
 
 /* MADT structure types and flags. */
-#define MADT_LAPIC      0
-#define MADT_IOAPIC     1
-#define MADT_ISO        2
-#define MADT_LAPIC_NMI  4
-#define MADT_PCAT_COMPAT 1
+#define MADT_LAPIC	    0
+#define MADT_IOAPIC	    1
+#define MADT_ISO	    2
+#define MADT_LAPIC_NMI	    4
+#define MADT_PCAT_COMPAT    1
 #define MPS_INTI_HIGH_LEVEL 0x000d /* polarity active high (1), trigger level (3) */
 
 /* The tables live in [PC_ACPI_RSDP_ADDR, PC_ACPI_TABLES_END), built in a host copy. */
@@ -55,13 +56,15 @@ struct acpi_area {
 	size_t used;
 };
 
-/* Reserve len bytes at the given alignment; returns the offset in the area, or 0 if full. */
+#define AREA_FULL SIZE_MAX
+
+/* Reserve len bytes at the given alignment; returns the offset in the area or AREA_FULL. */
 static size_t area_alloc(struct acpi_area *ar, size_t len, size_t align)
 {
 	size_t off = ALIGN_UP(ar->used, align);
 
 	if (off + len > sizeof(ar->buf))
-		return 0;
+		return AREA_FULL;
 	ar->used = off + len;
 	return off;
 }
@@ -95,14 +98,14 @@ static void finish_table(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 	t[9] = checksum(t, len);
 }
 
-/* Copy a finished table body into the area; returns its offset or 0 if it does not fit. */
+/* Copy a table body into the area and finish its header; returns its offset or AREA_FULL. */
 static size_t add_table(struct acpi_area *ar, const char *sig, uint8_t rev, const uint8_t *body,
 			size_t len)
 {
 	size_t off = area_alloc(ar, len, 16);
 
-	if (!off)
-		return 0;
+	if (off == AREA_FULL)
+		return AREA_FULL;
 	memcpy(ar->buf + off, body, len);
 	finish_table(ar->buf + off, sig, (uint32_t)len, rev);
 	return off;
@@ -200,15 +203,15 @@ static void build_fadt(uint8_t *f, uint32_t facs, uint32_t dsdt)
 	put_le32(f + 64, PC_ACPI_PM1_CNT);
 	put_le32(f + 76, PC_ACPI_PM_TMR);
 	put_le32(f + 80, PC_ACPI_GPE0);
-	f[88] = 4; /* PM1_EVT_LEN */
-	f[89] = 2; /* PM1_CNT_LEN */
-	f[91] = 4; /* PM_TMR_LEN */
-	f[92] = 8; /* GPE0_BLK_LEN: 4 status + 4 enable bytes */
-	put_le16(f + 96, 101);  /* P_LVL2_LAT > 100: C2 unsupported */
+	f[88] = 4;		/* PM1_EVT_LEN */
+	f[89] = 2;		/* PM1_CNT_LEN */
+	f[91] = 4;		/* PM_TMR_LEN */
+	f[92] = 8;		/* GPE0_BLK_LEN: 4 status + 4 enable bytes */
+	put_le16(f + 96, 101);	/* P_LVL2_LAT > 100: C2 unsupported */
 	put_le16(f + 98, 1001); /* P_LVL3_LAT > 1000: C3 unsupported */
 	put_le16(f + 109, FADT_LEGACY_DEVICES | FADT_8042);
 	put_le32(f + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_FIX_RTC |
-				  FADT_RESET_REG_SUP | FADT_USE_PLATFORM_CLOCK);
+			      FADT_RESET_REG_SUP | FADT_USE_PLATFORM_CLOCK);
 	put_gas_io(f + 116, PC_RESET_PORT, 8, GAS_BYTE);
 	f[128] = 0x06; /* reset value: CPU reset and system reset */
 	f[131] = 0;    /* FADT minor version */
@@ -231,8 +234,8 @@ static size_t build_madt(uint8_t *m, const struct vm *vm)
 	for (int i = 0; i < vm->ncpus; i++) {
 		m[n] = MADT_LAPIC;
 		m[n + 1] = 8;
-		m[n + 2] = (uint8_t)i; /* ACPI processor UID */
-		m[n + 3] = (uint8_t)i; /* APIC ID */
+		m[n + 2] = (uint8_t)i;	/* ACPI processor UID */
+		m[n + 3] = (uint8_t)i;	/* APIC ID */
 		put_le32(m + n + 4, 1); /* enabled */
 		n += 8;
 	}
@@ -293,6 +296,7 @@ int pc_build_acpi_tables(struct vm *vm)
 	uint8_t *p;
 	int ret = -1;
 
+	/* The area is empty: the RSDP and FACS always fit. */
 	rsdp = area_alloc(ar, 36, 16);
 	facs = area_alloc(ar, 64, 64);
 	p = ar->buf + facs;
@@ -302,11 +306,13 @@ int pc_build_acpi_tables(struct vm *vm)
 
 	build_dsdt(&dsdt);
 	dsdt_off = add_table(ar, "DSDT", 2, dsdt.buf, dsdt.len);
+	if (dsdt_off == AREA_FULL)
+		goto full;
 	build_fadt(fadt, area_gpa(facs), area_gpa(dsdt_off));
 	fadt_off = add_table(ar, "FACP", 6, fadt, sizeof(fadt));
 	madt_off = add_table(ar, "APIC", 4, madt, build_madt(madt, vm));
 	mcfg_off = add_table(ar, "MCFG", 1, mcfg, build_mcfg(mcfg));
-	if (!dsdt_off || !fadt_off || !madt_off || !mcfg_off)
+	if (fadt_off == AREA_FULL || madt_off == AREA_FULL || mcfg_off == AREA_FULL)
 		goto full;
 
 	tables[0] = area_gpa(fadt_off);
@@ -314,7 +320,7 @@ int pc_build_acpi_tables(struct vm *vm)
 	tables[2] = area_gpa(mcfg_off);
 	rsdt = area_alloc(ar, ACPI_HDR_SIZE + 4 * ARRAY_SIZE(tables), 16);
 	xsdt = area_alloc(ar, ACPI_HDR_SIZE + 8 * ARRAY_SIZE(tables), 16);
-	if (!rsdt || !xsdt)
+	if (rsdt == AREA_FULL || xsdt == AREA_FULL)
 		goto full;
 	for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
 		put_le32(ar->buf + rsdt + ACPI_HDR_SIZE + 4 * i, tables[i]);

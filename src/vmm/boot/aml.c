@@ -10,22 +10,22 @@
 #include <string.h>
 
 /* Opcodes and prefixes used here. */
-#define AML_ZERO        0x00
-#define AML_ONE         0x01
-#define AML_NAME        0x08
-#define AML_BYTE_PFX    0x0a
-#define AML_WORD_PFX    0x0b
-#define AML_DWORD_PFX   0x0c
-#define AML_STRING_PFX  0x0d
-#define AML_QWORD_PFX   0x0e
-#define AML_SCOPE       0x10
-#define AML_BUFFER      0x11
-#define AML_PACKAGE     0x12
-#define AML_EXT_PFX     0x5b
-#define AML_DEVICE      0x82 /* after AML_EXT_PFX */
-#define AML_DUAL_NAME   0x2e
-#define AML_MULTI_NAME  0x2f
-#define AML_ROOT_CHAR   '\\'
+#define AML_ZERO	0x00
+#define AML_ONE		0x01
+#define AML_NAME	0x08
+#define AML_BYTE_PFX	0x0a
+#define AML_WORD_PFX	0x0b
+#define AML_DWORD_PFX	0x0c
+#define AML_STRING_PFX	0x0d
+#define AML_QWORD_PFX	0x0e
+#define AML_SCOPE	0x10
+#define AML_BUFFER	0x11
+#define AML_PACKAGE	0x12
+#define AML_EXT_PFX	0x5b
+#define AML_DEVICE	0x82 /* after AML_EXT_PFX */
+#define AML_DUAL_NAME	0x2e
+#define AML_MULTI_NAME	0x2f
+#define AML_ROOT_CHAR	'\\'
 #define AML_PARENT_CHAR '^'
 
 void aml_free(struct aml *a)
@@ -234,9 +234,9 @@ void aml_res_word(struct aml *a, enum aml_space space, uint16_t min, uint16_t ma
 	aml_byte(a, 0x88);
 	le(a, 13, 2);
 	aml_byte(a, (uint8_t)space);
-	aml_byte(a, 0x0c);                                 /* MinFixed, MaxFixed, PosDecode */
+	aml_byte(a, 0x0c);				  /* MinFixed, MaxFixed, PosDecode */
 	aml_byte(a, space == AML_SPACE_IO ? 0x03 : 0x00); /* IO: EntireRange */
-	le(a, 0, 2);                                       /* granularity */
+	le(a, 0, 2);					  /* granularity */
 	le(a, min, 2);
 	le(a, max, 2);
 	le(a, 0, 2); /* translation */

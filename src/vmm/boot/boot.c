@@ -102,8 +102,7 @@ int boot_file_size(const char *what, const char *path, uint64_t *size)
 }
 
 /* Read exactly size bytes of a file straight into guest RAM. */
-int boot_file_load(struct vm *vm, const char *what, const char *path, uint64_t gpa,
-		   uint64_t size)
+int boot_file_load(struct vm *vm, const char *what, const char *path, uint64_t gpa, uint64_t size)
 {
 	uint8_t *dst = vm_gpa_to_hva(vm, gpa, size);
 	uint64_t done = 0;

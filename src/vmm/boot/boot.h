@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/machine/pc.h"
 #include "vmm/vm.h"
 #include "vmm/x86.h"
 
@@ -39,24 +40,24 @@ enum e820_type {
 };
 
 /* Where the loaders and tables put things (see the layout above). */
-#define BOOT_GDT_ADDR         0x500ULL
-#define BOOT_ZERO_PAGE_ADDR   0x7000ULL
-#define BOOT_STACK_TOP        0x8ff0ULL
-#define BOOT_PAGE_TABLE_ADDR  0x9000ULL /* PML4, PDPT, then 4 page directories */
-#define BOOT_MBI_ADDR         0x9000ULL /* Multiboot: info, mmap, loader name */
-#define BOOT_CMDLINE_ADDR     0x20000ULL
-#define BOOT_CMDLINE_MAX      (PC_EBDA_BASE - BOOT_CMDLINE_ADDR)
-#define BOOT_LOW_DATA_END     0x20000ULL /* loader data below; kernels never load there */
-#define PC_ACPI_RSDP_ADDR     PC_BIOS_BASE
-#define PC_ACPI_TABLES_END    0xf0000ULL
-#define PC_MPTABLE_ADDR       0xf0000ULL
-#define PC_MPTABLE_END        0x100000ULL
+#define BOOT_GDT_ADDR	     0x500ULL
+#define BOOT_ZERO_PAGE_ADDR  0x7000ULL
+#define BOOT_STACK_TOP	     0x8ff0ULL
+#define BOOT_PAGE_TABLE_ADDR 0x9000ULL /* PML4, PDPT, then 4 page directories */
+#define BOOT_MBI_ADDR	     0x9000ULL /* Multiboot: info, mmap, loader name */
+#define BOOT_CMDLINE_ADDR    0x20000ULL
+#define BOOT_CMDLINE_MAX     (PC_EBDA_BASE - BOOT_CMDLINE_ADDR)
+#define BOOT_LOW_DATA_END    0x20000ULL /* loader data below; kernels never load there */
+#define PC_ACPI_RSDP_ADDR    PC_BIOS_BASE
+#define PC_ACPI_TABLES_END   0xf0000ULL
+#define PC_MPTABLE_ADDR	     0xf0000ULL
+#define PC_MPTABLE_END	     0x100000ULL
 
 /* The PCI bus range that MCFG and the PCI0 host bridge describe. */
-#define PC_PCI_BUS_FIRST      0
-#define PC_PCI_BUS_LAST       255
+#define PC_PCI_BUS_FIRST 0
+#define PC_PCI_BUS_LAST	 255
 /* APIC ID of the IOAPIC in MADT and the MP table (after the vCPUs' IDs 0..ncpus-1). */
-#define PC_IOAPIC_ID(vm)      ((unsigned)(vm)->ncpus)
+#define PC_IOAPIC_ID(vm) ((unsigned)(vm)->ncpus)
 
 /*
  * Fill out[0..max) with the machine's e820 map in ascending order and return

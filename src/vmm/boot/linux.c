@@ -16,48 +16,48 @@
 #include <string.h>
 
 /* struct boot_params (the zero page): offsets of the fields we fill. */
-#define BP_SIZE            0x1000
-#define BP_ACPI_RSDP_ADDR  0x070
-#define BP_E820_ENTRIES    0x1e8
-#define BP_HDR             0x1f1
-#define BP_HDR_END         0x290 /* the header area ends where edd_mbr_sig_buffer starts */
-#define BP_E820_TABLE      0x2d0
-#define BP_E820_MAX        128
+#define BP_SIZE		  0x1000
+#define BP_ACPI_RSDP_ADDR 0x070
+#define BP_E820_ENTRIES	  0x1e8
+#define BP_HDR		  0x1f1
+#define BP_HDR_END	  0x290 /* the header area ends where edd_mbr_sig_buffer starts */
+#define BP_E820_TABLE	  0x2d0
+#define BP_E820_MAX	  128
 
 /* struct setup_header, by offset in the image and in boot_params. */
-#define HDR_SETUP_SECTS    0x1f1
-#define HDR_BOOT_FLAG      0x1fe
-#define HDR_JUMP           0x200
-#define HDR_VERSION        0x206
-#define HDR_TYPE_OF_LOADER 0x210
-#define HDR_LOADFLAGS      0x211
-#define HDR_CODE32_START   0x214
-#define HDR_RAMDISK_IMAGE  0x218
-#define HDR_RAMDISK_SIZE   0x21c
-#define HDR_CMD_LINE_PTR   0x228
+#define HDR_SETUP_SECTS	    0x1f1
+#define HDR_BOOT_FLAG	    0x1fe
+#define HDR_JUMP	    0x200
+#define HDR_VERSION	    0x206
+#define HDR_TYPE_OF_LOADER  0x210
+#define HDR_LOADFLAGS	    0x211
+#define HDR_CODE32_START    0x214
+#define HDR_RAMDISK_IMAGE   0x218
+#define HDR_RAMDISK_SIZE    0x21c
+#define HDR_CMD_LINE_PTR    0x228
 #define HDR_INITRD_ADDR_MAX 0x22c
-#define HDR_KERNEL_ALIGN   0x230
-#define HDR_RELOCATABLE    0x234
-#define HDR_XLOADFLAGS     0x236
-#define HDR_CMDLINE_SIZE   0x238
-#define HDR_PREF_ADDRESS   0x258
-#define HDR_INIT_SIZE      0x260
+#define HDR_KERNEL_ALIGN    0x230
+#define HDR_RELOCATABLE	    0x234
+#define HDR_XLOADFLAGS	    0x236
+#define HDR_CMDLINE_SIZE    0x238
+#define HDR_PREF_ADDRESS    0x258
+#define HDR_INIT_SIZE	    0x260
 
 /* Bytes to MiB, rounded up, for messages. */
 #define MIB_UP(x) (((x) + MiB - 1) / MiB)
 
-#define LOADED_HIGH        0x01
-#define XLF_KERNEL_64      0x01
-#define BOOT_FLAG_MAGIC    0xaa55
-#define MIN_PROTOCOL       0x206 /* cmdline_size, relocatable kernels, 2.6.22 and later */
-#define DEFAULT_LOAD_ADDR  0x100000ULL
+#define LOADED_HIGH	  0x01
+#define XLF_KERNEL_64	  0x01
+#define BOOT_FLAG_MAGIC	  0xaa55
+#define MIN_PROTOCOL	  0x206 /* cmdline_size, relocatable kernels, 2.6.22 and later */
+#define DEFAULT_LOAD_ADDR 0x100000ULL
 
 /* Flat descriptors of the boot GDT: __BOOT_CS is 0x10, __BOOT_DS 0x18, TSS 0x20. */
 #define GDT_CODE64 0x00af9b000000ffffULL
 #define GDT_CODE32 0x00cf9b000000ffffULL
 #define GDT_DATA   0x00cf93000000ffffULL
-#define GDT_TSS    0x0000890000000067ULL
-#define SEL_TSS    0x20
+#define GDT_TSS	   0x0000890000000067ULL
+#define SEL_TSS	   0x20
 
 /* Page-table entry bits. */
 #define PTE_P  0x001ULL
@@ -114,8 +114,8 @@ static int parse_header(struct linux_image *li, const uint8_t *image, size_t len
 	li->setup = image;
 	li->setup_size = (sects + 1) * 512;
 	if (li->setup_size >= len) {
-		log_error("kernel %s: truncated bzImage (%zu bytes, but %zu of setup code and then "
-			  "the kernel)",
+		log_error("kernel %s: truncated bzImage (%zu bytes): %zu bytes of setup code leave "
+			  "no room for the kernel",
 			  li->name, len, li->setup_size);
 		return -1;
 	}
@@ -129,7 +129,9 @@ static int parse_header(struct linux_image *li, const uint8_t *image, size_t len
 	align = get_le32(image + HDR_KERNEL_ALIGN);
 	pref = DEFAULT_LOAD_ADDR;
 	if (li->version >= 0x20a) {
-		pref = get_le64(image + HDR_PREF_ADDRESS);
+		/* A zero pref_address means no preference. */
+		if (get_le64(image + HDR_PREF_ADDRESS))
+			pref = get_le64(image + HDR_PREF_ADDRESS);
 		init_size = get_le32(image + HDR_INIT_SIZE);
 	}
 	if (relocatable) {
@@ -170,8 +172,7 @@ static int check_kernel_fits(const struct vm *vm, const struct linux_image *li)
  * Place the initrd as the protocol asks: page aligned, as high as possible,
  * wholly below initrd_addr_max and above the kernel.
  */
-static int load_initrd(struct vm *vm, const struct linux_image *li, const char *path,
-		       uint8_t *bp)
+static int load_initrd(struct vm *vm, const struct linux_image *li, const char *path, uint8_t *bp)
 {
 	uint64_t size, top, addr;
 
@@ -183,8 +184,8 @@ static int load_initrd(struct vm *vm, const struct linux_image *li, const char *
 	if (size > top || ALIGN_DOWN(top - size, 4 * KiB) < li->load_end) {
 		log_error("initrd %s: %llu MiB does not fit between the kernel (ends at %#llx) and "
 			  "%#llx, the highest address this kernel or the VM's RAM allows",
-			  path, (unsigned long long)MIB_UP(size),
-			  (unsigned long long)li->load_end, (unsigned long long)top);
+			  path, (unsigned long long)MIB_UP(size), (unsigned long long)li->load_end,
+			  (unsigned long long)top);
 		return -1;
 	}
 	addr = ALIGN_DOWN(top - size, 4 * KiB);
@@ -263,8 +264,7 @@ static int write_page_tables(struct vm *vm)
 }
 
 /* Entry state: 64-bit long mode (or the 32-bit protocol), RSI = boot_params. */
-static int set_entry_state(struct vm *vm, const struct linux_image *li,
-			   struct x86_cpu_state *st)
+static int set_entry_state(struct vm *vm, const struct linux_image *li, struct x86_cpu_state *st)
 {
 	bool lm = li->xloadflags & XLF_KERNEL_64;
 	uint64_t gdt[6] = {0, 0, lm ? GDT_CODE64 : GDT_CODE32, GDT_DATA, GDT_TSS, 0};
@@ -273,8 +273,8 @@ static int set_entry_state(struct vm *vm, const struct linux_image *li,
 	if (boot_write_gdt(vm, gdt, ARRAY_SIZE(gdt), st) < 0)
 		return -1;
 	st->idt = (struct x86_dtable){0, 0};
-	st->tr = (struct x86_segment){.selector = SEL_TSS, .limit = 0x67, .type = 0xb,
-				      .present = 1};
+	st->tr =
+	    (struct x86_segment){.selector = SEL_TSS, .limit = 0x67, .type = 0xb, .present = 1};
 	st->gpr[X86_RSI] = BOOT_ZERO_PAGE_ADDR;
 	if (!lm)
 		return 0;

@@ -25,8 +25,7 @@ int boot_write_gdt(struct vm *vm, const uint64_t *desc, unsigned n, struct x86_c
 /* Size of the regular file path (what names it in messages). 0 or -1 (logged). */
 int boot_file_size(const char *what, const char *path, uint64_t *size);
 /* Read exactly size bytes of path into guest RAM at gpa. 0 or -1 (logged). */
-int boot_file_load(struct vm *vm, const char *what, const char *path, uint64_t gpa,
-		   uint64_t size);
+int boot_file_load(struct vm *vm, const char *what, const char *path, uint64_t gpa, uint64_t size);
 
 /* Write data to guest RAM, logging what failed to fit. 0 or -1. */
 int boot_write(struct vm *vm, const char *what, uint64_t gpa, const void *data, uint64_t len);

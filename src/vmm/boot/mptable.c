@@ -14,30 +14,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MP_HDR_SIZE     44
-#define MP_SPEC_REV     4 /* version 1.4 */
+#define MP_HDR_SIZE 44
+#define MP_SPEC_REV 4 /* version 1.4 */
 
 /* Entry types and their sizes. */
 enum { MP_PROCESSOR = 0, MP_BUS = 1, MP_IOAPIC = 2, MP_IOINTR = 3, MP_LINTR = 4 };
 #define MP_PROCESSOR_SIZE 20
-#define MP_ENTRY_SIZE     8
+#define MP_ENTRY_SIZE	  8
 
 /* Interrupt types and INTI flags (polarity bits 1:0, trigger mode bits 3:2). */
 enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
-#define MP_CONFORMS       0x0
-#define MP_HIGH_LEVEL     0xd
-#define MP_LOW_LEVEL      0xf
+#define MP_CONFORMS   0x0
+#define MP_HIGH_LEVEL 0xd
+#define MP_LOW_LEVEL  0xf
 
-#define MP_BUS_PCI        0
-#define MP_BUS_ISA        1
+#define MP_BUS_PCI	  0
+#define MP_BUS_ISA	  1
 #define MP_LAPIC_VERSION  0x14
 #define MP_IOAPIC_VERSION 0x11
 #define MP_CPU_SIGNATURE  0x600 /* family 6, as the reset value of EDX */
-#define MP_CPU_FEATURES   0x201 /* CPUID.1:EDX FPU and APIC */
+#define MP_CPU_FEATURES	  0x201 /* CPUID.1:EDX FPU and APIC */
 
 /* BIOS data area: EBDA segment and conventional memory size in KiB. */
-#define BDA_EBDA_SEG      0x40e
-#define BDA_BASE_MEM_KIB  0x413
+#define BDA_EBDA_SEG	 0x40e
+#define BDA_BASE_MEM_KIB 0x413
 
 static uint8_t checksum(const uint8_t *p, size_t len)
 {

@@ -15,16 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MB_HEADER_MAGIC     0x1badb002u
-#define MB_BOOT_MAGIC       0x2badb002u
-#define MB_SEARCH_LEN       8192
-#define MB_HDR_FLAGS        4
-#define MB_HDR_HEADER_ADDR  12
-#define MB_HDR_LOAD_ADDR    16
-#define MB_HDR_LOAD_END     20
-#define MB_HDR_BSS_END      24
-#define MB_HDR_ENTRY        28
-#define MB_HDR_AOUT_SIZE    32
+#define MB_HEADER_MAGIC	   0x1badb002u
+#define MB_BOOT_MAGIC	   0x2badb002u
+#define MB_SEARCH_LEN	   8192
+#define MB_HDR_FLAGS	   4
+#define MB_HDR_HEADER_ADDR 12
+#define MB_HDR_LOAD_ADDR   16
+#define MB_HDR_LOAD_END	   20
+#define MB_HDR_BSS_END	   24
+#define MB_HDR_ENTRY	   28
+#define MB_HDR_AOUT_SIZE   32
 
 /* Header flags: bits 0-15 are requirements, 16 selects the a.out kludge. */
 #define MB_FLAG_PAGE_ALIGN  (1u << 0)
@@ -33,40 +33,40 @@
 #define MB_FLAG_AOUT_KLUDGE (1u << 16)
 
 /* Multiboot information structure: offsets and flags. */
-#define MBI_FLAGS       0
-#define MBI_MEM_LOWER   4
-#define MBI_MEM_UPPER   8
-#define MBI_BOOT_DEVICE 12
-#define MBI_CMDLINE     16
-#define MBI_MODS_COUNT  20
-#define MBI_MODS_ADDR   24
-#define MBI_MMAP_LENGTH 44
-#define MBI_MMAP_ADDR   48
-#define MBI_LOADER_NAME 64
-#define MBI_SIZE        88
-#define MBI_INFO_MEMORY  (1u << 0)
+#define MBI_FLAGS	 0
+#define MBI_MEM_LOWER	 4
+#define MBI_MEM_UPPER	 8
+#define MBI_BOOT_DEVICE	 12
+#define MBI_CMDLINE	 16
+#define MBI_MODS_COUNT	 20
+#define MBI_MODS_ADDR	 24
+#define MBI_MMAP_LENGTH	 44
+#define MBI_MMAP_ADDR	 48
+#define MBI_LOADER_NAME	 64
+#define MBI_SIZE	 88
+#define MBI_INFO_MEMORY	 (1u << 0)
 #define MBI_INFO_BOOTDEV (1u << 1)
 #define MBI_INFO_CMDLINE (1u << 2)
-#define MBI_INFO_MODS    (1u << 3)
-#define MBI_INFO_MMAP    (1u << 6)
-#define MBI_INFO_LOADER  (1u << 9)
-#define MB_MOD_SIZE     16
-#define MB_MMAP_ENTRY   24 /* size field + struct e820_entry */
-#define MB_MMAP_MAX     32
-#define MB_LOADER_NAME  "berth"
+#define MBI_INFO_MODS	 (1u << 3)
+#define MBI_INFO_MMAP	 (1u << 6)
+#define MBI_INFO_LOADER	 (1u << 9)
+#define MB_MOD_SIZE	 16
+#define MB_MMAP_ENTRY	 24 /* size field + struct e820_entry */
+#define MB_MMAP_MAX	 32
+#define MB_LOADER_NAME	 "berth"
 /* Where the information structure, loader name and memory map go in low memory. */
-#define MB_NAME_GPA   (BOOT_MBI_ADDR + 0x60)
-#define MB_MMAP_GPA  (BOOT_MBI_ADDR + 0x100)
+#define MB_NAME_GPA (BOOT_MBI_ADDR + 0x60)
+#define MB_MMAP_GPA (BOOT_MBI_ADDR + 0x100)
 
 /* ELF32 (System V ABI) fields. */
 #define EI_CLASS    4
-#define EI_DATA     5
+#define EI_DATA	    5
 #define ELFCLASS32  1
 #define ELFCLASS64  2
 #define ELFDATA2LSB 1
-#define ET_EXEC     2
-#define EM_386      3
-#define PT_LOAD     1
+#define ET_EXEC	    2
+#define EM_386	    3
+#define PT_LOAD	    1
 #define ELF32_EHDR  52
 #define ELF32_PHDR  32
 
@@ -106,11 +106,12 @@ static int check_range(const struct vm *vm, const char *name, const char *what, 
 		return -1;
 	}
 	if (start < BOOT_LOW_DATA_END || (start < PC_BIOS_END && end > PC_EBDA_BASE)) {
-		log_error("kernel %s: %s [%#llx, %#llx) overlaps the boot loader data below %#llx or "
-			  "the BIOS area [%#llx, %#llx)",
-			  name, what, (unsigned long long)start, (unsigned long long)end,
-			  (unsigned long long)BOOT_LOW_DATA_END, (unsigned long long)PC_EBDA_BASE,
-			  (unsigned long long)PC_BIOS_END);
+		log_error(
+		    "kernel %s: %s [%#llx, %#llx) overlaps the boot loader data below %#llx or "
+		    "the BIOS area [%#llx, %#llx)",
+		    name, what, (unsigned long long)start, (unsigned long long)end,
+		    (unsigned long long)BOOT_LOW_DATA_END, (unsigned long long)PC_EBDA_BASE,
+		    (unsigned long long)PC_BIOS_END);
 		return -1;
 	}
 	return 0;
@@ -168,7 +169,8 @@ static int load_elf(struct vm *vm, struct mb_kernel *k, const uint8_t *img, size
 	}
 	for (unsigned i = 0; i < phnum; i++) {
 		const uint8_t *ph = img + phoff + (size_t)i * phentsize;
-		uint32_t off = get_le32(ph + 4), vaddr = get_le32(ph + 8), paddr = get_le32(ph + 12);
+		uint32_t off = get_le32(ph + 4), vaddr = get_le32(ph + 8),
+			 paddr = get_le32(ph + 12);
 		uint32_t filesz = get_le32(ph + 16), memsz = get_le32(ph + 20);
 
 		if (get_le32(ph) != PT_LOAD || !memsz)
@@ -198,8 +200,7 @@ static int load_elf(struct vm *vm, struct mb_kernel *k, const uint8_t *img, size
 }
 
 /* a.out kludge: the header's addresses say what part of the file goes where. */
-static int load_aout(struct vm *vm, struct mb_kernel *k, const uint8_t *img, size_t len,
-		     size_t hdr)
+static int load_aout(struct vm *vm, struct mb_kernel *k, const uint8_t *img, size_t len, size_t hdr)
 {
 	uint32_t header_addr, load_addr, load_end, bss_end;
 	uint64_t file_off, load_size, mem_size;
@@ -246,9 +247,10 @@ static int load_aout(struct vm *vm, struct mb_kernel *k, const uint8_t *img, siz
 	mem_size = load_size;
 	if (bss_end) {
 		if (bss_end < load_addr + load_size) {
-			log_error("kernel %s: Multiboot bss_end_addr %#x is below the loaded image's "
-				  "end %#llx",
-				  k->name, bss_end, (unsigned long long)(load_addr + load_size));
+			log_error(
+			    "kernel %s: Multiboot bss_end_addr %#x is below the loaded image's "
+			    "end %#llx",
+			    k->name, bss_end, (unsigned long long)(load_addr + load_size));
 			return -1;
 		}
 		mem_size = bss_end - load_addr;
@@ -277,9 +279,9 @@ static const char *next_item(const char *s, char *out)
 
 /* Multiboot's module list and the strings it points to, built on the host. */
 struct mb_info {
-	uint8_t *mods;   /* MB_MOD_SIZE per module */
+	uint8_t *mods; /* MB_MOD_SIZE per module */
 	unsigned nmods;
-	char *strings;   /* NUL-separated; offsets recorded in mods[].cmdline */
+	char *strings; /* NUL-separated; offsets recorded in mods[].cmdline */
 	size_t strings_len;
 };
 
@@ -317,10 +319,11 @@ static int load_modules(struct vm *vm, const char *kname, const char *list, uint
 		if (boot_file_size("Multiboot module", item, &size) < 0)
 			goto out;
 		if (addr + size > vm->low_ram_size) {
-			log_error("kernel %s: module %s (%llu KiB) does not fit below the end of low "
-				  "RAM at %#llx",
-				  kname, item, (unsigned long long)((size + KiB - 1) / KiB),
-				  (unsigned long long)vm->low_ram_size);
+			log_error(
+			    "kernel %s: module %s (%llu KiB) does not fit below the end of low "
+			    "RAM at %#llx",
+			    kname, item, (unsigned long long)((size + KiB - 1) / KiB),
+			    (unsigned long long)vm->low_ram_size);
 			goto out;
 		}
 		if (size && boot_file_load(vm, "Multiboot module", item, addr, size) < 0)
@@ -368,7 +371,7 @@ static int write_info(struct vm *vm, const char *kname, struct mb_info *mi, uint
 		memcpy(mmap + i * MB_MMAP_ENTRY + 4, &map[i], sizeof(map[i]));
 	}
 	put_le32(mbi + MBI_FLAGS, MBI_INFO_MEMORY | MBI_INFO_BOOTDEV | MBI_INFO_CMDLINE |
-					  MBI_INFO_MODS | MBI_INFO_MMAP | MBI_INFO_LOADER);
+				      MBI_INFO_MODS | MBI_INFO_MMAP | MBI_INFO_LOADER);
 	put_le32(mbi + MBI_MEM_LOWER, (uint32_t)(PC_EBDA_BASE / KiB));
 	put_le32(mbi + MBI_MEM_UPPER, (uint32_t)((vm->low_ram_size - PC_BIOS_END) / KiB));
 	put_le32(mbi + MBI_BOOT_DEVICE, 0x8000ffff); /* first BIOS disk, no partition */
@@ -379,9 +382,8 @@ static int write_info(struct vm *vm, const char *kname, struct mb_info *mi, uint
 	put_le32(mbi + MBI_MMAP_ADDR, (uint32_t)MB_MMAP_GPA);
 	put_le32(mbi + MBI_LOADER_NAME, (uint32_t)MB_NAME_GPA);
 
-	if ((mi->nmods &&
-	     boot_write(vm, "Multiboot modules", mods_addr, mi->mods,
-			(uint64_t)mi->nmods * MB_MOD_SIZE) < 0) ||
+	if ((mi->nmods && boot_write(vm, "Multiboot modules", mods_addr, mi->mods,
+				     (uint64_t)mi->nmods * MB_MOD_SIZE) < 0) ||
 	    boot_write(vm, "Multiboot strings", str_addr, mi->strings, mi->strings_len) < 0 ||
 	    boot_write(vm, "Multiboot info", BOOT_MBI_ADDR, mbi, sizeof(mbi)) < 0 ||
 	    boot_write(vm, "Multiboot loader name", MB_NAME_GPA, MB_LOADER_NAME,

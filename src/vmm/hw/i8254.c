@@ -33,16 +33,19 @@ static uint64_t tick_to_ns(uint64_t t)
 	return (uint64_t)(((unsigned __int128)t * NS_PER_SEC + I8254_HZ - 1) / I8254_HZ);
 }
 
+/* The counter range: 2^16 binary, 10^4 BCD. */
 static uint32_t modulus(const struct i8254_channel *ch)
 {
 	return ch->bcd ? 10000 : 0x10000;
 }
 
+/* Four BCD digits to binary (digits above 9 count as their value). */
 static uint32_t bcd_to_bin(uint16_t v)
 {
 	return (v >> 12 & 0xf) * 1000 + (v >> 8 & 0xf) * 100 + (v >> 4 & 0xf) * 10 + (v & 0xf);
 }
 
+/* Binary 0-9999 to four BCD digits. */
 static uint16_t bin_to_bcd(uint32_t v)
 {
 	v %= 10000;
@@ -57,6 +60,7 @@ static uint64_t elapsed(const struct i8254_channel *ch, uint64_t now_ns)
 	return ticks_between(ch->start_ns, ch->frozen ? ch->frozen_ns : now_ns);
 }
 
+/* Does this mode repeat (rate generator, square wave)? */
 static bool periodic(const struct i8254_channel *ch)
 {
 	return ch->mode == 2 || ch->mode == 3;
@@ -69,6 +73,7 @@ static uint64_t first_edge(const struct i8254_channel *ch)
 	return ch->mode >= 4 ? (uint64_t)ch->reload + 1 : ch->reload;
 }
 
+/* The counting element's value at now_ns. */
 uint16_t i8254_count(const struct i8254_channel *ch, uint64_t now_ns)
 {
 	uint64_t n = ch->reload, e = elapsed(ch, now_ns), m = modulus(ch);
@@ -87,6 +92,7 @@ uint16_t i8254_count(const struct i8254_channel *ch, uint64_t now_ns)
 	return ch->bcd ? bin_to_bcd((uint32_t)v) : (uint16_t)v;
 }
 
+/* The OUT pin at now_ns. */
 bool i8254_output(const struct i8254_channel *ch, uint64_t now_ns)
 {
 	uint64_t n = ch->reload, e = elapsed(ch, now_ns);
@@ -133,6 +139,7 @@ static void channel_load(struct i8254 *pit, struct i8254_channel *ch, uint16_t r
 		pit->reprogrammed(pit->opaque);
 }
 
+/* The gate input changed. */
 static void channel_set_gate(struct i8254_channel *ch, bool level, uint64_t now_ns)
 {
 	if (level == ch->gate)
@@ -169,6 +176,7 @@ static void channel_set_gate(struct i8254_channel *ch, bool level, uint64_t now_
 	}
 }
 
+/* Counter latch command (or read-back): freeze the count for reading. */
 static void latch_count(struct i8254_channel *ch, uint64_t now_ns)
 {
 	if (ch->count_latched)
@@ -178,6 +186,7 @@ static void latch_count(struct i8254_channel *ch, uint64_t now_ns)
 	ch->latch_msb = false;
 }
 
+/* Read-back status latch: OUT, null count, access, mode, BCD. */
 static void latch_status(struct i8254_channel *ch, uint64_t now_ns)
 {
 	if (ch->status_latched)
@@ -220,6 +229,7 @@ static void write_control(struct i8254 *pit, uint8_t value, uint64_t now_ns)
 		pit->reprogrammed(pit->opaque);
 }
 
+/* A byte written to a counter port, per the access mode. */
 static void write_counter(struct i8254 *pit, struct i8254_channel *ch, uint8_t value,
 			  uint64_t now_ns)
 {
@@ -244,6 +254,7 @@ static void write_counter(struct i8254 *pit, struct i8254_channel *ch, uint8_t v
 	}
 }
 
+/* Port write to 0x40-0x43. */
 void i8254_write(struct i8254 *pit, unsigned offset, uint8_t value, uint64_t now_ns)
 {
 	offset &= 3;
@@ -253,6 +264,7 @@ void i8254_write(struct i8254 *pit, unsigned offset, uint8_t value, uint64_t now
 		write_counter(pit, &pit->ch[offset], value, now_ns);
 }
 
+/* Port read from 0x40-0x42: latched status, latched count or the live count. */
 uint8_t i8254_read(struct i8254 *pit, unsigned offset, uint64_t now_ns)
 {
 	struct i8254_channel *ch;
@@ -287,6 +299,7 @@ uint8_t i8254_read(struct i8254 *pit, unsigned offset, uint64_t now_ns)
 	}
 }
 
+/* Port 0x61 read: gate and speaker bits, refresh toggle, OUT2. */
 uint8_t i8254_port61_read(struct i8254 *pit, uint64_t now_ns)
 {
 	uint8_t v = pit->port61;
@@ -298,12 +311,14 @@ uint8_t i8254_port61_read(struct i8254 *pit, uint64_t now_ns)
 	return v;
 }
 
+/* Port 0x61 write: channel 2 gate, speaker enable and NMI bits. */
 void i8254_port61_write(struct i8254 *pit, uint8_t value, uint64_t now_ns)
 {
 	pit->port61 = value & PORT61_WRITABLE;
 	channel_set_gate(&pit->ch[2], value & PORT61_GATE2, now_ns);
 }
 
+/* Advance channel 0 to now_ns, pulsing IRQ0 on a rising edge. */
 uint64_t i8254_poll(struct i8254 *pit, uint64_t now_ns)
 {
 	struct i8254_channel *ch = &pit->ch[0];
@@ -323,6 +338,7 @@ uint64_t i8254_poll(struct i8254 *pit, uint64_t now_ns)
 	return ch->start_ns + tick_to_ns(ch->next_edge);
 }
 
+/* Reset: channels idle (no count loaded), gates of channels 0/1 high. */
 void i8254_init(struct i8254 *pit, void (*irq)(void *opaque), void (*reprogrammed)(void *opaque),
 		void *opaque)
 {

@@ -116,6 +116,7 @@ static void chip_init_reset(struct i8259_chip *c)
 	c->sfnm = false;
 }
 
+/* Reset both chips to a BIOS-initialised state. */
 void i8259_init(struct i8259 *pic, void (*output_changed)(void *opaque, bool level), void *opaque)
 {
 	static const uint8_t base[2] = {0x08, 0x70}, imr[2] = {0xfb, 0xff},
@@ -133,6 +134,7 @@ void i8259_init(struct i8259 *pic, void (*output_changed)(void *opaque, bool lev
 	}
 }
 
+/* An input line (IRQ 0-15) changed. */
 void i8259_set_irq(struct i8259 *pic, unsigned irq, bool level)
 {
 	if (irq >= 16)
@@ -141,6 +143,7 @@ void i8259_set_irq(struct i8259 *pic, unsigned irq, bool level)
 	pic_update(pic);
 }
 
+/* Is the master's INT output asserted? */
 bool i8259_pending(const struct i8259 *pic)
 {
 	return pic->output;
@@ -161,6 +164,7 @@ static void chip_ack(struct i8259_chip *c, unsigned irq)
 	}
 }
 
+/* INTA cycle: the vector of the highest request (through the slave for IR2). */
 int i8259_ack(struct i8259 *pic)
 {
 	struct i8259_chip *m = &pic->chip[0], *s = &pic->chip[1];
@@ -197,6 +201,7 @@ static uint8_t chip_poll(struct i8259 *pic, unsigned chip)
 	return 0x80 | (uint8_t)irq;
 }
 
+/* Port read: IRR/ISR (or a poll result) at the command port, IMR at the data port. */
 uint8_t i8259_read(struct i8259 *pic, unsigned chip, unsigned offset)
 {
 	struct i8259_chip *c = &pic->chip[chip & 1];
@@ -292,6 +297,7 @@ static void chip_write_data(struct i8259_chip *c, unsigned chip, uint8_t value)
 	}
 }
 
+/* Port write: command (ICW1/OCW2/OCW3) or data (ICW2-4/OCW1). */
 void i8259_write(struct i8259 *pic, unsigned chip, unsigned offset, uint8_t value)
 {
 	struct i8259_chip *c = &pic->chip[chip & 1];
@@ -303,11 +309,13 @@ void i8259_write(struct i8259 *pic, unsigned chip, unsigned offset, uint8_t valu
 	pic_update(pic);
 }
 
+/* ELCR read. */
 uint8_t i8259_elcr_read(struct i8259 *pic, unsigned chip)
 {
 	return pic->chip[chip & 1].elcr;
 }
 
+/* ELCR write: select edge or level per input. */
 void i8259_elcr_write(struct i8259 *pic, unsigned chip, uint8_t value)
 {
 	struct i8259_chip *c = &pic->chip[chip & 1];

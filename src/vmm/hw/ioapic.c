@@ -38,6 +38,7 @@ static void ioapic_service(struct ioapic *io, unsigned pin)
 		io->rte[pin] |= IOAPIC_RTE_REMOTE_IRR;
 }
 
+/* Reset: every pin masked, ID after the vCPUs' APIC IDs. */
 void ioapic_init(struct ioapic *io, struct vm *vm)
 {
 	memset(io, 0, sizeof(*io));
@@ -48,6 +49,7 @@ void ioapic_init(struct ioapic *io, struct vm *vm)
 		io->rte[i] = IOAPIC_RTE_MASKED;
 }
 
+/* An input line changed. */
 void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level)
 {
 	uint32_t bit;
@@ -68,6 +70,7 @@ void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level)
 		ioapic_service(io, pin);
 }
 
+/* EOI broadcast for vector: level pins waiting on it may fire again. */
 void ioapic_eoi(struct ioapic *io, uint8_t vector)
 {
 	for (unsigned pin = 0; pin < PC_IOAPIC_PINS; pin++) {
@@ -127,6 +130,7 @@ static void ioapic_reg_write(struct ioapic *io, uint8_t reg, uint32_t value)
 		ioapic_service(io, pin);
 }
 
+/* MMIO read of IOREGSEL or IOWIN. */
 uint64_t ioapic_read(struct ioapic *io, uint64_t offset, unsigned size)
 {
 	uint32_t v;
@@ -141,6 +145,7 @@ uint64_t ioapic_read(struct ioapic *io, uint64_t offset, unsigned size)
 	return size >= 4 ? v : v & ((1u << (size * 8)) - 1);
 }
 
+/* MMIO write of IOREGSEL or IOWIN (32-bit). */
 void ioapic_write(struct ioapic *io, uint64_t offset, uint64_t value, unsigned size)
 {
 	if (offset == IOAPIC_REGSEL)

@@ -123,34 +123,39 @@ struct lapic_action {
 	uint32_t icr_lo, dest;
 	bool eoi_broadcast;
 	uint8_t eoi_vector;
-	bool kick;
 };
 
+/* Is the APIC enabled in x2APIC mode (IA32_APIC_BASE EN and EXTD)? */
 static bool x2apic_mode(const struct lapic *a)
 {
 	return (a->apic_base & (BASE_EN | BASE_EXTD)) == (BASE_EN | BASE_EXTD);
 }
 
+/* Is the APIC globally enabled (IA32_APIC_BASE EN)? */
 static bool hw_enabled(const struct lapic *a)
 {
 	return a->apic_base & BASE_EN;
 }
 
+/* Is the APIC enabled and software-enabled (SVR bit 8)? */
 static bool sw_enabled(const struct lapic *a)
 {
 	return hw_enabled(a) && (a->svr & SVR_ENABLE);
 }
 
+/* Set vector v in a 256-bit register. */
 static void vec_set(uint32_t r[8], unsigned v)
 {
 	r[v >> 5] |= 1u << (v & 31);
 }
 
+/* Clear vector v in a 256-bit register. */
 static void vec_clear(uint32_t r[8], unsigned v)
 {
 	r[v >> 5] &= ~(1u << (v & 31));
 }
 
+/* Is vector v set in a 256-bit register? */
 static bool vec_test(const uint32_t r[8], unsigned v)
 {
 	return r[v >> 5] & (1u << (v & 31));
@@ -165,6 +170,7 @@ static int vec_highest(const uint32_t r[8])
 	return -1;
 }
 
+/* Processor priority: the TPR or the class of the highest in-service vector. */
 static uint32_t ppr(const struct lapic *a)
 {
 	int isrv = vec_highest(a->isr);
@@ -173,6 +179,7 @@ static uint32_t ppr(const struct lapic *a)
 	return (a->tpr & 0xf0) >= isr_class ? a->tpr & 0xff : isr_class;
 }
 
+/* Arbitration priority: the TPR or the class of the highest requested or in-service vector. */
 static uint32_t apr(const struct lapic *a)
 {
 	int irrv = vec_highest(a->irr), isrv = vec_highest(a->isr);
@@ -201,11 +208,13 @@ static bool accepts_pic(const struct lapic *a)
 	return !(lint0 & LVT_MASKED) && LVT_MODE(lint0) == APIC_DM_EXTINT;
 }
 
+/* The x2APIC logical ID derived from the APIC ID: cluster in 31-16, a bit in 15-0. */
 static uint64_t x2apic_ldr(uint32_t id)
 {
 	return (id >> 4) << 16 | 1u << (id & 0xf);
 }
 
+/* The timer clock divisor the divide configuration register selects. */
 static unsigned timer_divisor(uint32_t dcr)
 {
 	unsigned v = ((dcr & 8) >> 1) | (dcr & 3);
@@ -214,21 +223,25 @@ static unsigned timer_divisor(uint32_t dcr)
 }
 
 /* Timer counts to nanoseconds and back (the timer runs at SOFT_CRYSTAL_HZ / divisor). */
+/* Timer counts to nanoseconds (the timer runs at SOFT_CRYSTAL_HZ / divisor). */
 static uint64_t counts_to_ns(uint64_t counts, unsigned div)
 {
 	return (uint64_t)((unsigned __int128)counts * div * 1000000000ULL / SOFT_CRYSTAL_HZ);
 }
 
+/* Nanoseconds to whole timer counts. */
 static uint64_t ns_to_counts(uint64_t ns, unsigned div)
 {
 	return (uint64_t)((unsigned __int128)ns * SOFT_CRYSTAL_HZ / (1000000000ULL * div));
 }
 
+/* A soft TSC value to guest nanoseconds. */
 static uint64_t tsc_to_ns(uint64_t tsc)
 {
 	return (uint64_t)((unsigned __int128)tsc * 1000000000ULL / SOFT_TSC_HZ);
 }
 
+/* Stop the timer: no expiry until it is armed again. */
 static void timer_disarm(struct lapic *a)
 {
 	a->timer_armed = false;
@@ -247,17 +260,22 @@ static void timer_start(struct lapic *a, uint64_t now_ns)
 	a->timer_armed = true;
 }
 
+/* The current count register at now_ns (0 when idle or in TSC-deadline mode). */
 static uint32_t timer_current(const struct lapic *a, uint64_t now_ns)
 {
-	uint64_t elapsed;
+	unsigned div = timer_divisor(a->dcr);
+	uint64_t elapsed, left;
 
 	if (!a->timer_armed || TIMER_MODE(a->lvt[LVT_TIMER]) == TIMER_TSC_DEADLINE)
 		return 0;
-	elapsed =
-	    ns_to_counts(now_ns > a->start_ns ? now_ns - a->start_ns : 0, timer_divisor(a->dcr));
-	if (TIMER_MODE(a->lvt[LVT_TIMER]) == TIMER_PERIODIC)
+	if (TIMER_MODE(a->lvt[LVT_TIMER]) == TIMER_PERIODIC) {
+		elapsed = ns_to_counts(now_ns > a->start_ns ? now_ns - a->start_ns : 0, div);
 		return a->initial_count - (uint32_t)(elapsed % a->initial_count);
-	return elapsed >= a->initial_count ? 0 : a->initial_count - (uint32_t)elapsed;
+	}
+	/* One-shot: what is left until the expiry (rounded up to whole counts). */
+	left = a->deadline_ns > now_ns ? a->deadline_ns - now_ns : 0;
+	return (uint32_t)MIN(ns_to_counts(left + counts_to_ns(1, div) - 1, div),
+			     (uint64_t)a->initial_count);
 }
 
 /* Reset the registers (power-on, INIT, hardware disable); ID and APIC base stay. */
@@ -386,6 +404,7 @@ out:
 	return match;
 }
 
+/* The lapic of vCPU i, or NULL. */
 static struct lapic *lapic_at(struct vm *vm, unsigned i)
 {
 	struct soft_vm *sv = soft_vm_of(vm);
@@ -393,6 +412,7 @@ static struct lapic *lapic_at(struct vm *vm, unsigned i)
 	return sv && i < VM_MAX_VCPUS ? sv->lapics[i] : NULL;
 }
 
+/* How many lapic slots the VM can use. */
 static unsigned lapic_count(struct vm *vm)
 {
 	return vm->ncpus < 0 ? 0 : MIN((unsigned)vm->ncpus, VM_MAX_VCPUS);
@@ -453,6 +473,7 @@ static int deliver_to_set(struct vm *vm, uint64_t set, unsigned mode, uint8_t ve
 	return accepted;
 }
 
+/* Deliver a message to every APIC its destination addresses. */
 int lapic_deliver(struct vm *vm, uint32_t dest, bool logical, unsigned delivery_mode,
 		  uint8_t vector, bool level_trigger)
 {
@@ -460,6 +481,7 @@ int lapic_deliver(struct vm *vm, uint32_t dest, bool logical, unsigned delivery_
 			      level_trigger);
 }
 
+/* MSI: address 0xfeeXXXXX carries the destination, data the vector and mode. */
 void lapic_send_msi(struct vm *vm, uint64_t addr, uint32_t data)
 {
 	if ((addr & 0xfff00000ULL) != PC_LAPIC_BASE) {
@@ -526,8 +548,6 @@ static void run_action(struct lapic *a, const struct lapic_action *act)
 		soft_chipset_eoi(sv->chipset, act->eoi_vector);
 	if (act->send_ipi)
 		send_ipi(a, act->icr_lo, act->dest);
-	if (act->kick)
-		lapic_kick(a);
 }
 
 /* Read a register (lock held). False if it is not readable in the current mode. */
@@ -612,8 +632,10 @@ static void write_lvt(struct lapic *a, unsigned idx, uint32_t value)
 	if (!sw_enabled(a))
 		value |= LVT_MASKED;
 	a->lvt[idx] = value;
-	if (idx == LVT_TIMER && TIMER_MODE(old) != TIMER_MODE(value)) {
-		/* Changing the timer mode disarms it. */
+	/* Entering or leaving TSC-deadline mode disarms the timer (one-shot and
+	 * periodic switch between each other with the count running on). */
+	if (idx == LVT_TIMER &&
+	    (TIMER_MODE(old) == TIMER_TSC_DEADLINE) != (TIMER_MODE(value) == TIMER_TSC_DEADLINE)) {
 		a->initial_count = 0;
 		a->tsc_deadline = 0;
 		timer_disarm(a);
@@ -705,6 +727,7 @@ static bool reg_write(struct lapic *a, unsigned reg, uint64_t value, uint64_t no
 	}
 }
 
+/* xAPIC MMIO read: 1, 2 or 4 bytes within a register's first dword. */
 uint64_t lapic_mmio_read(struct lapic *apic, uint64_t offset, unsigned size)
 {
 	unsigned reg = (unsigned)(offset & 0xff0), byte = offset & 0xf;
@@ -715,11 +738,14 @@ uint64_t lapic_mmio_read(struct lapic *apic, uint64_t offset, unsigned size)
 	pthread_mutex_lock(&apic->lock);
 	if (hw_enabled(apic) && !x2apic_mode(apic))
 		reg_read(apic, reg, &v, soft_now_ns());
+	else
+		v = UINT32_MAX; /* the page is not decoded: reads float high */
 	pthread_mutex_unlock(&apic->lock);
 	v = (uint32_t)v >> (byte * 8);
 	return size >= 4 ? v : v & ((1u << (size * 8)) - 1);
 }
 
+/* xAPIC MMIO write: aligned 32-bit (or wider, low dword used) stores only. */
 void lapic_mmio_write(struct lapic *apic, uint64_t offset, uint64_t value, unsigned size)
 {
 	struct lapic_action act = {0};
@@ -736,6 +762,7 @@ void lapic_mmio_write(struct lapic *apic, uint64_t offset, uint64_t value, unsig
 	run_action(apic, &act);
 }
 
+/* The physical address of the xAPIC page. */
 uint64_t lapic_base(struct lapic *apic)
 {
 	uint64_t base;
@@ -768,6 +795,7 @@ static bool write_apic_base(struct lapic *a, uint64_t value)
 	return true;
 }
 
+/* RDMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE or an x2APIC register. */
 bool lapic_msr_read(struct lapic *apic, uint32_t msr, uint64_t *value)
 {
 	bool ok = true;
@@ -786,6 +814,7 @@ bool lapic_msr_read(struct lapic *apic, uint32_t msr, uint64_t *value)
 	return ok;
 }
 
+/* WRMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE or an x2APIC register. */
 bool lapic_msr_write(struct lapic *apic, uint32_t msr, uint64_t value)
 {
 	struct lapic_action act = {0};
@@ -814,6 +843,7 @@ bool lapic_msr_write(struct lapic *apic, uint32_t msr, uint64_t value)
 	return ok;
 }
 
+/* MOV from CR8: TPR bits 7-4. */
 uint8_t lapic_get_cr8(struct lapic *apic)
 {
 	uint8_t cr8;
@@ -824,6 +854,7 @@ uint8_t lapic_get_cr8(struct lapic *apic)
 	return cr8;
 }
 
+/* MOV to CR8: sets TPR bits 7-4 (bits 3-0 cleared). */
 void lapic_set_cr8(struct lapic *apic, uint8_t cr8)
 {
 	pthread_mutex_lock(&apic->lock);
@@ -831,6 +862,7 @@ void lapic_set_cr8(struct lapic *apic, uint8_t cr8)
 	pthread_mutex_unlock(&apic->lock);
 }
 
+/* The VM's IOAPIC/PIC/PIT, or NULL (unit tests without one). */
 static struct soft_chipset *chipset_of(struct lapic *a)
 {
 	struct soft_vm *sv = soft_vm_of(a->vm);
@@ -838,6 +870,7 @@ static struct soft_chipset *chipset_of(struct lapic *a)
 	return sv ? sv->chipset : NULL;
 }
 
+/* Can the CPU take an external interrupt now (RFLAGS.IF aside)? */
 bool lapic_has_interrupt(struct lapic *apic)
 {
 	struct soft_chipset *cs = chipset_of(apic);
@@ -864,6 +897,7 @@ bool lapic_has_interrupt(struct lapic *apic)
 	return pending;
 }
 
+/* Interrupt acknowledge: ExtINT from the PIC first, else the highest IRR vector. */
 int lapic_ack_interrupt(struct lapic *apic)
 {
 	struct soft_chipset *cs = chipset_of(apic);
@@ -891,11 +925,13 @@ int lapic_ack_interrupt(struct lapic *apic)
 	return v;
 }
 
+/* Take a pending NMI. */
 bool lapic_take_nmi(struct lapic *apic)
 {
 	return atomic_fetch_and(&apic->flags, ~PEND_NMI) & PEND_NMI;
 }
 
+/* Take a pending INIT (resetting the APIC) or else a pending SIPI. */
 enum lapic_event lapic_take_event(struct lapic *apic, uint8_t *sipi_vector)
 {
 	enum lapic_event ev = LAPIC_EVENT_NONE;
@@ -920,6 +956,7 @@ enum lapic_event lapic_take_event(struct lapic *apic, uint8_t *sipi_vector)
 	return ev;
 }
 
+/* LINT0/LINT1 input changed: act as the LVT entry says. */
 void lapic_set_lint(struct lapic *apic, unsigned pin, bool level)
 {
 	uint32_t lvt;
@@ -953,12 +990,14 @@ void lapic_set_lint(struct lapic *apic, unsigned pin, bool level)
 		lapic_kick(apic);
 }
 
+/* Wake the owning vCPU. */
 void lapic_kick(struct lapic *apic)
 {
 	if (apic->kick)
 		apic->kick(apic->kick_opaque);
 }
 
+/* Fire the timer if due; returns the next expiry. */
 uint64_t lapic_poll_timer(struct lapic *apic, uint64_t now_ns)
 {
 	bool fired = false;
@@ -993,6 +1032,7 @@ uint64_t lapic_poll_timer(struct lapic *apic, uint64_t now_ns)
 	return next;
 }
 
+/* Power-on reset: APIC base at 0xfee00000, enabled, ID = vCPU id. */
 void lapic_reset(struct lapic *apic)
 {
 	pthread_mutex_lock(&apic->lock);
@@ -1006,6 +1046,7 @@ void lapic_reset(struct lapic *apic)
 	pthread_mutex_unlock(&apic->lock);
 }
 
+/* Create the lapic of one vCPU. */
 struct lapic *lapic_new(struct vm *vm, unsigned apic_id, bool bsp, void (*kick)(void *),
 			void *kick_opaque)
 {
@@ -1031,6 +1072,7 @@ struct lapic *lapic_new(struct vm *vm, unsigned apic_id, bool bsp, void (*kick)(
 	return a;
 }
 
+/* Destroy a lapic (and take it out of soft_vm.lapics[]). */
 void lapic_free(struct lapic *apic)
 {
 	struct soft_vm *sv;

@@ -58,6 +58,7 @@ static int gsi_to_pic_irq(unsigned gsi)
 	return (int)gsi;
 }
 
+/* Drive a GSI with the chipset lock held. */
 static void set_irq_locked(struct soft_chipset *cs, unsigned gsi, bool level)
 {
 	int irq = gsi_to_pic_irq(gsi);
@@ -101,6 +102,7 @@ static void pit_reprogrammed(void *opaque)
 
 /* --- bus callbacks --- */
 
+/* Bus read callback for every chipset range. */
 static uint64_t chipset_read(void *opaque, uint64_t offset, unsigned size)
 {
 	struct chipset_port *port = opaque;
@@ -130,6 +132,7 @@ static uint64_t chipset_read(void *opaque, uint64_t offset, unsigned size)
 	return v;
 }
 
+/* Bus write callback for every chipset range. */
 static void chipset_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
 {
 	struct chipset_port *port = opaque;
@@ -174,11 +177,13 @@ static const struct chipset_range {
     [PORT_61] = {false, I8254_PORT61, 1, "port61"},
 };
 
+/* The bus a chipset range lives on. */
 static struct io_bus *range_bus(struct vm *vm, unsigned kind)
 {
 	return chipset_ranges[kind].mmio ? &vm->mmio : &vm->pio;
 }
 
+/* Create the IOAPIC, PIC and PIT and put them on the buses. */
 struct soft_chipset *soft_chipset_new(struct vm *vm)
 {
 	struct soft_chipset *cs = xcalloc(1, sizeof(*cs));
@@ -208,6 +213,7 @@ fail:
 	return NULL;
 }
 
+/* Take the chips off the buses and free them. */
 void soft_chipset_free(struct soft_chipset *cs)
 {
 	if (!cs)
@@ -218,6 +224,7 @@ void soft_chipset_free(struct soft_chipset *cs)
 	free(cs);
 }
 
+/* A device drove a GSI. */
 void soft_chipset_set_irq(struct soft_chipset *cs, unsigned gsi, bool level)
 {
 	if (gsi >= PC_IOAPIC_PINS) {
@@ -229,6 +236,7 @@ void soft_chipset_set_irq(struct soft_chipset *cs, unsigned gsi, bool level)
 	pthread_mutex_unlock(&cs->lock);
 }
 
+/* A LAPIC EOI'd a level-triggered vector. */
 void soft_chipset_eoi(struct soft_chipset *cs, uint8_t vector)
 {
 	pthread_mutex_lock(&cs->lock);
@@ -236,6 +244,7 @@ void soft_chipset_eoi(struct soft_chipset *cs, uint8_t vector)
 	pthread_mutex_unlock(&cs->lock);
 }
 
+/* ExtINT acknowledge: the PIC's vector, or -1. */
 int soft_chipset_pic_ack(struct soft_chipset *cs)
 {
 	int v;
@@ -246,11 +255,13 @@ int soft_chipset_pic_ack(struct soft_chipset *cs)
 	return v;
 }
 
+/* Is the PIC's INT asserted (lock-free)? */
 bool soft_chipset_pic_pending(struct soft_chipset *cs)
 {
 	return atomic_load_explicit(&cs->pic_output, memory_order_acquire);
 }
 
+/* Advance the PIT; returns its next deadline. */
 uint64_t soft_chipset_poll(struct soft_chipset *cs, uint64_t now_ns)
 {
 	uint64_t next;

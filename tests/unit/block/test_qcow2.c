@@ -85,8 +85,8 @@ static struct blockdev *open_rw(const char *file)
 /* The image must check clean: no corruption, no leak. */
 static void assert_clean(const char *file)
 {
-	struct blockdev *bs = blk_open(file, "qcow2", BLK_RDONLY | BLK_NO_BACKING, errbuf,
-				       sizeof(errbuf));
+	struct blockdev *bs =
+	    blk_open(file, "qcow2", BLK_RDONLY | BLK_NO_BACKING, errbuf, sizeof(errbuf));
 	struct blk_check_result r;
 
 	assert_non_null(bs);
@@ -371,8 +371,10 @@ static void test_compressed(void **state)
 
 	(void)state;
 	for (int type = 0; type < 2; type++) {
-		struct blk_create_opts o = {.format = "qcow2", .size = 2 * MiB,
-					    .cluster_size = 65536, .compression_type = type};
+		struct blk_create_opts o = {.format = "qcow2",
+					    .size = 2 * MiB,
+					    .cluster_size = 65536,
+					    .compression_type = type};
 
 		assert_int_equal(blk_create(file, &o, errbuf, sizeof(errbuf)), 0);
 		bs = open_rw(file);
@@ -468,24 +470,24 @@ static void test_malformed_headers(void **state)
 		uint64_t value;
 		const char *expect;
 	} cases[] = {
-		{0, 4, 0x12345678, "magic"},
-		{4, 4, 4, "version"},
-		{20, 4, 8, "cluster bits"},
-		{20, 4, 40, "cluster bits"},
-		{36, 4, 0x7fffffff, "L1"},
-		{40, 8, 0x10001, "L1"},
-		{40, 8, 1ULL << 50, "L1"},
-		{48, 8, 0x10200, "refcount"},
-		{56, 4, 0, "refcount"},
-		{56, 4, 0x100000, "refcount"},
-		{32, 4, 1, "encrypted"},
-		{72, 8, 1ULL << 9, "unsupported"},
-		{72, 8, 1ULL << 4, "extended L2"},
-		{96, 4, 7, "refcount order"},
-		{100, 4, 50, "header length"},
-		{8, 8, 70000, "backing"},
-		{24, 8, 1ULL << 62, "size"},
-		{60, 4, 70000, "snapshot"},
+	    {0, 4, 0x12345678, "magic"},
+	    {4, 4, 4, "version"},
+	    {20, 4, 8, "cluster bits"},
+	    {20, 4, 40, "cluster bits"},
+	    {36, 4, 0x7fffffff, "L1"},
+	    {40, 8, 0x10001, "L1"},
+	    {40, 8, 1ULL << 50, "L1"},
+	    {48, 8, 0x10200, "refcount"},
+	    {56, 4, 0, "refcount"},
+	    {56, 4, 0x100000, "refcount"},
+	    {32, 4, 1, "encrypted"},
+	    {72, 8, 1ULL << 9, "unsupported"},
+	    {72, 8, 1ULL << 4, "extended L2"},
+	    {96, 4, 7, "refcount order"},
+	    {100, 4, 50, "header length"},
+	    {8, 8, 70000, "backing"},
+	    {24, 8, 1ULL << 62, "size"},
+	    {60, 4, 70000, "snapshot"},
 	};
 	const char *file = path("bad.qcow2");
 
@@ -564,22 +566,127 @@ static void test_fuzz(void **state)
 	free(buf);
 }
 
+/* A refcount found too low at run time marks the image corrupt until check -r all fixes it. */
+static void test_corrupt_bit(void **state)
+{
+	const char *file = path("corrupt.qcow2");
+	uint8_t buf[4096];
+	struct blk_check_result r;
+	struct blockdev *bs;
+	uint16_t rc;
+	int fd;
+
+	(void)state;
+	create_qcow2(file, 8 * MiB, 65536, 3, NULL, NULL);
+	bs = open_rw(file);
+	memset(buf, 0x11, sizeof(buf));
+	assert_int_equal(blk_pwrite(bs, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(blk_close(bs), 0);
+	/* Layout of a new image: header, refcount table, refcount block, L1, then L2 and data. */
+	fd = open(file, O_RDWR);
+	assert_int_equal(pread(fd, &rc, 2, 2 * 65536 + 5 * 2), 2);
+	assert_int_equal(be16toh(rc), 1);
+	rc = 0;
+	assert_int_equal(pwrite(fd, &rc, 2, 2 * 65536 + 5 * 2), 2);
+	close(fd);
+
+	bs = open_rw(file);
+	/* A referenced cluster with refcount 0 could be handed out twice: refuse to write. */
+	assert_int_equal(blk_pwrite(bs, 100, buf, 10), -EIO);
+	assert_int_equal(blk_pwrite(bs, 3 * MiB, buf, 10), -EIO);
+	blk_close(bs);
+	assert_null(blk_open(file, "qcow2", 0, errbuf, sizeof(errbuf)));
+	assert_non_null(strstr(errbuf, "corrupt"));
+
+	bs = blk_open(file, "qcow2", BLK_REPAIR_OPEN, errbuf, sizeof(errbuf));
+	assert_non_null(bs);
+	assert_int_equal(blk_check(bs, BLK_REPAIR_ALL, &r), 0);
+	assert_true(r.corruptions_fixed > 0);
+	assert_int_equal(r.corruptions, 0);
+	assert_int_equal(blk_close(bs), 0);
+	assert_clean(file);
+	bs = open_rw(file);
+	assert_int_equal(blk_pread(bs, 0, buf, 100), 0);
+	assert_int_equal(buf[99], 0x11);
+	assert_int_equal(blk_close(bs), 0);
+}
+
+/* Leaks are found, repaired by -r leaks, and the image is then clean. */
+static void test_leak_repair(void **state)
+{
+	const char *file = path("leak.qcow2");
+	struct blk_check_result r;
+	struct blockdev *bs;
+	uint16_t rc = htobe16(1);
+	int fd;
+
+	(void)state;
+	create_qcow2(file, 8 * MiB, 65536, 3, NULL, NULL);
+	fd = open(file, O_RDWR);
+	/* Count clusters 40..42 that nothing references. */
+	for (int c = 40; c < 43; c++)
+		assert_int_equal(pwrite(fd, &rc, 2, 2 * 65536 + c * 2), 2);
+	close(fd);
+	bs = blk_open(file, "qcow2", BLK_RDONLY, errbuf, sizeof(errbuf));
+	assert_int_equal(blk_check(bs, BLK_REPAIR_NONE, &r), 0);
+	assert_int_equal(r.leaks, 3);
+	assert_int_equal(r.corruptions, 0);
+	assert_int_equal(blk_check(bs, BLK_REPAIR_LEAKS, &r), -EROFS);
+	blk_close(bs);
+	bs = blk_open(file, "qcow2", BLK_REPAIR_OPEN, errbuf, sizeof(errbuf));
+	assert_int_equal(blk_check(bs, BLK_REPAIR_LEAKS, &r), 0);
+	assert_int_equal(r.leaks_fixed, 3);
+	assert_int_equal(r.leaks, 0);
+	assert_int_equal(blk_close(bs), 0);
+	assert_clean(file);
+}
+
+/* Image locks: one writer excludes everything; readers share. */
+static void test_locking(void **state)
+{
+	const char *file = path("lock.qcow2");
+	struct blockdev *w, *r1, *r2;
+
+	(void)state;
+	create_qcow2(file, MiB, 65536, 3, NULL, NULL);
+	w = open_rw(file);
+	assert_null(blk_open(file, "qcow2", 0, errbuf, sizeof(errbuf)));
+	assert_non_null(strstr(errbuf, "in use"));
+	assert_null(blk_open(file, "qcow2", BLK_RDONLY, errbuf, sizeof(errbuf)));
+	r1 = blk_open(file, "qcow2", BLK_RDONLY | BLK_FORCE_SHARE, errbuf, sizeof(errbuf));
+	assert_non_null(r1);
+	blk_close(r1);
+	blk_close(w);
+	r1 = blk_open(file, "qcow2", BLK_RDONLY, errbuf, sizeof(errbuf));
+	r2 = blk_open(file, "qcow2", BLK_RDONLY, errbuf, sizeof(errbuf));
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_null(blk_open(file, "qcow2", 0, errbuf, sizeof(errbuf)));
+	blk_close(r1);
+	blk_close(r2);
+	w = open_rw(file);
+	blk_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_random_64k),
-		cmocka_unit_test(test_random_512),
-		cmocka_unit_test(test_random_4k_v2),
-		cmocka_unit_test(test_random_backing_v3),
-		cmocka_unit_test(test_random_backing_v2),
-		cmocka_unit_test(test_backing_chain),
-		cmocka_unit_test(test_backing_loop),
-		cmocka_unit_test(test_backing_format_required),
-		cmocka_unit_test(test_snapshots),
-		cmocka_unit_test(test_compressed),
-		cmocka_unit_test(test_resize),
-		cmocka_unit_test(test_malformed_headers),
-		cmocka_unit_test(test_fuzz),
+	    cmocka_unit_test(test_random_64k),
+	    cmocka_unit_test(test_random_512),
+	    cmocka_unit_test(test_random_4k_v2),
+	    cmocka_unit_test(test_random_backing_v3),
+	    cmocka_unit_test(test_random_backing_v2),
+	    cmocka_unit_test(test_backing_chain),
+	    cmocka_unit_test(test_backing_loop),
+	    cmocka_unit_test(test_backing_format_required),
+	    cmocka_unit_test(test_snapshots),
+	    cmocka_unit_test(test_compressed),
+	    cmocka_unit_test(test_resize),
+	    cmocka_unit_test(test_malformed_headers),
+	    cmocka_unit_test(test_fuzz),
+	    cmocka_unit_test(test_corrupt_bit),
+	    cmocka_unit_test(test_leak_repair),
+	    cmocka_unit_test(test_locking),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -57,6 +57,18 @@ static void test_create_rw(void **state)
 	assert_int_equal(blk_pread(bs, 3 * MiB - 10, rd, 11), -ERANGE);
 	assert_int_equal(blk_pwrite(bs, UINT64_MAX - 5, buf, 10), -ERANGE);
 	assert_int_equal(blk_flush(bs), 0);
+	/* Vectors: consecutive on disk; the whole request is bounds-checked. */
+	{
+		uint8_t a[3] = {1, 2, 3}, b[5] = {4, 5, 6, 7, 8}, out[8];
+		struct iovec w[] = {{a, 3}, {NULL, 0}, {b, 5}};
+		struct iovec r[] = {{out, 2}, {out + 2, 6}};
+
+		assert_int_equal(blk_pwritev(bs, 100, w, 3), 0);
+		assert_int_equal(blk_preadv(bs, 100, r, 2), 0);
+		for (int i = 0; i < 8; i++)
+			assert_int_equal(out[i], i + 1);
+		assert_int_equal(blk_pwritev(bs, 3 * MiB - 7, w, 3), -ERANGE);
+	}
 	/* Zeroes and discard of the whole written range. */
 	assert_int_equal(blk_write_zeroes(bs, 12345, 100), 0);
 	assert_int_equal(blk_pread(bs, 12345, rd, 200), 0);
@@ -92,8 +104,8 @@ static void test_bad_open(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_rw),
-		cmocka_unit_test(test_bad_open),
+	    cmocka_unit_test(test_create_rw),
+	    cmocka_unit_test(test_bad_open),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

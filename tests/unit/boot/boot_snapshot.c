@@ -18,7 +18,7 @@
 
 #define ROM_SIZE   0x20000
 #define TRAMP_SIZE 0x1000
-#define PARAMS     0x800
+#define PARAMS	   0x800
 
 static void dump(const char *dir, const char *name, const void *p, size_t len)
 {

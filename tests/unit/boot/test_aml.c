@@ -142,12 +142,12 @@ static void test_resources(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_integers),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_eisaid),
-		cmocka_unit_test(test_pkglength),
-		cmocka_unit_test(test_device_and_buffer),
-		cmocka_unit_test(test_resources),
+	    cmocka_unit_test(test_integers),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_eisaid),
+	    cmocka_unit_test(test_pkglength),
+	    cmocka_unit_test(test_device_and_buffer),
+	    cmocka_unit_test(test_resources),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,10 +105,10 @@ static void test_truncated_output(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_small),
-		cmocka_unit_test(test_exactly_low_max),
-		cmocka_unit_test(test_high_ram),
-		cmocka_unit_test(test_truncated_output),
+	    cmocka_unit_test(test_small),
+	    cmocka_unit_test(test_exactly_low_max),
+	    cmocka_unit_test(test_high_ram),
+	    cmocka_unit_test(test_truncated_output),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

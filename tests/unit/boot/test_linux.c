@@ -10,7 +10,7 @@
 #define SETUP_SECTS 4
 #define SETUP_SIZE  ((SETUP_SECTS + 1) * 512)
 #define KERNEL_SIZE 0x3000
-#define PREF        0x1000000ULL
+#define PREF	    0x1000000ULL
 #define INIT_SIZE   0x800000U
 
 struct hdr_opts {
@@ -25,14 +25,14 @@ struct hdr_opts {
 };
 
 static const struct hdr_opts defaults = {
-	.version = 0x20f,
-	.relocatable = 1,
-	.xloadflags = 0x3,
-	.cmdline_size = 2047,
-	.initrd_max = 0x7fffffff,
-	.pref = PREF,
-	.init_size = INIT_SIZE,
-	.align = 0x200000,
+    .version = 0x20f,
+    .relocatable = 1,
+    .xloadflags = 0x3,
+    .cmdline_size = 2047,
+    .initrd_max = 0x7fffffff,
+    .pref = PREF,
+    .init_size = INIT_SIZE,
+    .align = 0x200000,
 };
 
 /* A bzImage with setup code, a header per opts, and a patterned kernel. */
@@ -57,7 +57,7 @@ static uint8_t *make_bzimage(const struct hdr_opts *o, size_t *len)
 	put_le64(img + 0x258, o->pref);
 	put_le32(img + 0x260, o->init_size);
 	put_le32(img + 0x268, 0x12345678); /* kernel_info_offset: inside the header */
-	img[0x26c] = 0x99;                 /* beyond the header: must not be copied */
+	img[0x26c] = 0x99;		   /* beyond the header: must not be copied */
 	for (size_t i = 0; i < KERNEL_SIZE; i++)
 		img[SETUP_SIZE + i] = (uint8_t)(i * 13 + 5);
 	*len = SETUP_SIZE + KERNEL_SIZE;
@@ -329,6 +329,14 @@ static void test_alignment(void **state)
 	o.relocatable = 0;
 	assert_int_equal(load(vm, &o, NULL, NULL, &st), 0);
 	assert_int_equal(st.rip, 0x1100000 + 0x200);
+	/* No preference: the traditional 1 MiB, aligned up for a relocatable kernel. */
+	o.pref = 0;
+	o.init_size = 0x100000;
+	assert_int_equal(load(vm, &o, NULL, NULL, &st), 0);
+	assert_int_equal(st.rip, 0x100000 + 0x200);
+	o.relocatable = 1;
+	assert_int_equal(load(vm, &o, NULL, NULL, &st), 0);
+	assert_int_equal(st.rip, 0x200000 + 0x200);
 	test_vm_free(vm);
 }
 
@@ -393,18 +401,12 @@ static void test_debian_kernel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_boot_params),
-		cmocka_unit_test(test_entry_state_64),
-		cmocka_unit_test(test_entry_state_32),
-		cmocka_unit_test(test_initrd_addr_max),
-		cmocka_unit_test(test_cmdline_limit),
-		cmocka_unit_test(test_too_small_ram),
-		cmocka_unit_test(test_initrd_does_not_fit),
-		cmocka_unit_test(test_bad_headers),
-		cmocka_unit_test(test_alignment),
-		cmocka_unit_test(test_rsdp_passed),
-		cmocka_unit_test(test_from_file),
-		cmocka_unit_test(test_debian_kernel),
+	    cmocka_unit_test(test_boot_params),		cmocka_unit_test(test_entry_state_64),
+	    cmocka_unit_test(test_entry_state_32),	cmocka_unit_test(test_initrd_addr_max),
+	    cmocka_unit_test(test_cmdline_limit),	cmocka_unit_test(test_too_small_ram),
+	    cmocka_unit_test(test_initrd_does_not_fit), cmocka_unit_test(test_bad_headers),
+	    cmocka_unit_test(test_alignment),		cmocka_unit_test(test_rsdp_passed),
+	    cmocka_unit_test(test_from_file),		cmocka_unit_test(test_debian_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

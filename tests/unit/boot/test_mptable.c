@@ -140,8 +140,8 @@ static void test_many_cpus(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_one_cpu),
-		cmocka_unit_test(test_many_cpus),
+	    cmocka_unit_test(test_one_cpu),
+	    cmocka_unit_test(test_many_cpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -293,16 +293,23 @@ static void test_bad_images(void **state)
 	memset(img, 0, 0x1000);
 	/* a.out: header_addr below load_addr; image starting before the file; load_end
 	 * past the file; bss_end below load_end; truncated header. */
-	aout[0] = 0x200000; aout[1] = 0x200040; aout[2] = 0; aout[3] = 0; aout[4] = 0x200000;
+	aout[0] = 0x200000;
+	aout[1] = 0x200040;
+	aout[2] = 0;
+	aout[3] = 0;
+	aout[4] = 0x200000;
 	put_mb_header(img, 0x40, 0x10000, aout);
 	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
-	aout[0] = 0x200040; aout[1] = 0x1f0000;
+	aout[0] = 0x200040;
+	aout[1] = 0x1f0000;
 	put_mb_header(img, 0x40, 0x10000, aout);
 	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
-	aout[1] = 0x200000; aout[2] = 0x202000;
+	aout[1] = 0x200000;
+	aout[2] = 0x202000;
 	put_mb_header(img, 0x40, 0x10000, aout);
 	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
-	aout[2] = 0x200800; aout[3] = 0x200400;
+	aout[2] = 0x200800;
+	aout[3] = 0x200400;
 	put_mb_header(img, 0x40, 0x10000, aout);
 	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
 	memset(img, 0, 0x1000);
@@ -333,11 +340,9 @@ static void test_detect(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_elf),
-		cmocka_unit_test(test_aout),
-		cmocka_unit_test(test_modules),
-		cmocka_unit_test(test_bad_images),
-		cmocka_unit_test(test_detect),
+	    cmocka_unit_test(test_elf),	    cmocka_unit_test(test_aout),
+	    cmocka_unit_test(test_modules), cmocka_unit_test(test_bad_images),
+	    cmocka_unit_test(test_detect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -389,6 +389,36 @@ static void test_timer_periodic(void **state)
 	test_vm_free(t);
 }
 
+static void test_timer_mode_switch(void **state)
+{
+	struct test_vm *t = test_vm_new(1, false);
+	struct lapic *a = t->sv.lapics[0];
+
+	(void)state;
+	apic_enable(a);
+	apic_write(a, TDCR, 0xb);
+	apic_write(a, LVTT, 0x23);
+	apic_write(a, TMICT, 100000);
+	/* One-shot to periodic: the count runs on and TMICT stays. */
+	test_now_ns = 40000;
+	apic_write(a, LVTT, 0x20000 | 0x23);
+	assert_int_equal(apic_read(a, TMICT), 100000);
+	assert_int_equal(apic_read(a, TMCCT), 60000);
+	assert_int_equal(lapic_poll_timer(a, 100000), 200000);
+	assert_true(apic_bit(a, IRR, 0x23));
+	/* Periodic to one-shot: the current period ends, then it stops. */
+	apic_write(a, LVTT, 0x23);
+	test_now_ns = 150000;
+	assert_int_equal(apic_read(a, TMCCT), 50000);
+	assert_int_equal(lapic_poll_timer(a, 200000), UINT64_MAX);
+	/* Into TSC-deadline mode and out: disarmed and TMICT cleared. */
+	apic_write(a, TMICT, 100000);
+	apic_write(a, LVTT, 0x40000 | 0x23);
+	assert_int_equal(apic_read(a, TMICT), 0);
+	assert_int_equal(lapic_poll_timer(a, 1000000), UINT64_MAX);
+	test_vm_free(t);
+}
+
 static void test_timer_tsc_deadline(void **state)
 {
 	struct test_vm *t = test_vm_new(1, false);
@@ -440,12 +470,12 @@ static void test_x2apic(void **state)
 	assert_true(lapic_msr_read(b, 0x802, &v));
 	assert_int_equal(v, 17);
 	assert_true(lapic_msr_read(b, 0x80d, &v));
-	assert_int_equal(v, (1u << 16) | (1u << 1)); /* cluster 1, bit 1 */
-	assert_int_equal(apic_read(a, 0x30), 0);     /* MMIO is off in x2APIC mode */
-	assert_false(lapic_msr_read(a, 0x80b, &v));  /* EOI is write-only */
-	assert_false(lapic_msr_read(a, 0x80e, &v));  /* no DFR */
-	assert_false(lapic_msr_write(a, 0x80d, 0));  /* LDR is read-only */
-	assert_false(lapic_msr_write(a, 0x80b, 1));  /* EOI must write 0 */
+	assert_int_equal(v, (1u << 16) | (1u << 1));	  /* cluster 1, bit 1 */
+	assert_int_equal(apic_read(a, 0x30), 0xffffffff); /* MMIO is off in x2APIC mode */
+	assert_false(lapic_msr_read(a, 0x80b, &v));	  /* EOI is write-only */
+	assert_false(lapic_msr_read(a, 0x80e, &v));	  /* no DFR */
+	assert_false(lapic_msr_write(a, 0x80d, 0));	  /* LDR is read-only */
+	assert_false(lapic_msr_write(a, 0x80b, 1));	  /* EOI must write 0 */
 
 	assert_true(lapic_msr_write(a, 0x80f, 0x1ff));
 	assert_true(lapic_msr_write(b, 0x80f, 0x1ff));
@@ -484,7 +514,7 @@ static void test_hw_disable_and_relocate(void **state)
 	assert_int_equal(v, 0xfed00900); /* the BSP flag is kept */
 	assert_true(lapic_msr_write(a, 0x1b, 0xfee00000));
 	assert_int_equal(lapic_deliver(&t->vm, 0, false, APIC_DM_FIXED, 0x30, false), 0);
-	assert_int_equal(apic_read(a, 0x30), 0);
+	assert_int_equal(apic_read(a, 0x30), 0xffffffff); /* the page is not decoded */
 	assert_true(lapic_msr_write(a, 0x1b, 0xfee00800));
 	assert_int_equal(apic_read(a, SVR), 0xff); /* back in the reset state */
 	test_vm_free(t);
@@ -599,6 +629,7 @@ int main(void)
 	    cmocka_unit_test(test_svr_disable_masks_lvts),
 	    cmocka_unit_test(test_timer_oneshot),
 	    cmocka_unit_test(test_timer_periodic),
+	    cmocka_unit_test(test_timer_mode_switch),
 	    cmocka_unit_test(test_timer_tsc_deadline),
 	    cmocka_unit_test(test_x2apic),
 	    cmocka_unit_test(test_hw_disable_and_relocate),

@@ -159,6 +159,23 @@ static void test_virtual_wire_fixed_vector(void **state)
 	test_vm_free(t);
 }
 
+static void test_pic_reaches_disabled_apic_bsp(void **state)
+{
+	struct test_vm *t = test_vm_new(2, true);
+	struct lapic *bsp = t->sv.lapics[0], *ap = t->sv.lapics[1];
+
+	(void)state;
+	/* IA32_APIC_BASE.EN = 0: LINT0 becomes the CPU's INTR pin (on the BSP). */
+	assert_true(lapic_msr_write(bsp, 0x1b, 0xfee00000));
+	assert_true(lapic_msr_write(ap, 0x1b, 0xfee00000));
+	pic_init(t, 0xef, 0xff);
+	soft_chipset_set_irq(t->sv.chipset, 4, true);
+	assert_true(lapic_has_interrupt(bsp));
+	assert_false(lapic_has_interrupt(ap));
+	assert_int_equal(lapic_ack_interrupt(bsp), 0x34);
+	test_vm_free(t);
+}
+
 static void test_extint_through_ioapic(void **state)
 {
 	struct test_vm *t = test_vm_new(1, true);
@@ -305,6 +322,7 @@ int main(void)
 	    cmocka_unit_test(test_pit_through_pic_extint),
 	    cmocka_unit_test(test_virtual_wire_fixed_vector),
 	    cmocka_unit_test(test_extint_through_ioapic),
+	    cmocka_unit_test(test_pic_reaches_disabled_apic_bsp),
 	    cmocka_unit_test(test_gsi_routing),
 	    cmocka_unit_test(test_ports_through_bus),
 	    cmocka_unit_test(test_pit_reprogram_kicks),

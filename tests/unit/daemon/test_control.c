@@ -41,7 +41,7 @@ static void nop_msi(struct vm *vm, uint64_t addr, uint32_t data)
 }
 
 static const struct accel_ops test_accel = {
-	.name = "test", .set_irq = nop_irq, .send_msi = nop_msi};
+    .name = "test", .set_irq = nop_irq, .send_msi = nop_msi};
 
 struct fixture {
 	struct vm vm;
@@ -253,8 +253,9 @@ static void test_serial_and_quit(void **state)
 	json_decref(r);
 	control_set_serial_path(f->ctl, "/run/x.console");
 	r = command(fd, "{\"execute\":\"query-serial\"}\n");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "return"), "path")),
-			    "/run/x.console");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(r, "return"), "path")),
+	    "/run/x.console");
 	json_decref(r);
 	r = command(fd, "{\"execute\":\"quit\"}\n");
 	assert_non_null(json_object_get(r, "return"));
@@ -265,8 +266,8 @@ static void test_serial_and_quit(void **state)
 	control_emit_shutdown(f->ctl);
 	r = recv_msg(fd);
 	assert_string_equal(json_string_value(json_object_get(r, "event")), "SHUTDOWN");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "data"), "reason")),
-			    "signal");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(r, "data"), "reason")), "signal");
 	assert_true(json_is_false(json_object_get(json_object_get(r, "data"), "guest")));
 	json_decref(r);
 	/* teardown joins again: restart a thread that returns at once */
@@ -288,8 +289,9 @@ static void test_long_line(void **state)
 	write_all(fd, junk, len);
 	r = recv_msg(fd);
 	assert_non_null(r);
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
-			       "longer than"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+		   "longer than"));
 	json_decref(r);
 	assert_true(read(fd, &c, 1) <= 0);
 	free(junk);
@@ -309,7 +311,8 @@ static void test_flood(void **state)
 	for (int i = 0; i < 1000000 && !cut; i++) {
 		struct pollfd p = {.fd = fd, .events = POLLOUT};
 		if (poll(&p, 1, 5000) != 1)
-			fail_msg("server stopped reading after %zu bytes without cutting us off", sent);
+			fail_msg("server stopped reading after %zu bytes without cutting us off",
+				 sent);
 		if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
 			assert_true(errno == EPIPE || errno == ECONNRESET);
 			cut = true;
@@ -329,13 +332,13 @@ static void test_flood(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_query_status, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stop_cont_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_powerdown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_serial_and_quit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_query_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_cont_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_powerdown, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_serial_and_quit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,60 +60,62 @@ static void test_minimal(void **state)
 
 /* What virt-install --print-xml writes for a direct-kernel-boot guest. */
 static const char virt_install_xml[] =
-	"<domain type=\"qemu\">\n"
-	"  <name>deb</name>\n"
-	"  <uuid>6e3f3c1e-62a5-4bd9-9cbb-2f5a0c4b8a11</uuid>\n"
-	"  <title>Debian</title>\n"
-	"  <metadata>\n"
-	"    <libosinfo:libosinfo xmlns:libosinfo=\"http://libosinfo.org/xmlns/libvirt/domain/1.0\">\n"
-	"      <libosinfo:os id=\"http://debian.org/debian/12\"/>\n"
-	"    </libosinfo:libosinfo>\n"
-	"  </metadata>\n"
-	"  <memory>524288</memory>\n"
-	"  <currentMemory>524288</currentMemory>\n"
-	"  <vcpu>2</vcpu>\n"
-	"  <os>\n"
-	"    <type arch=\"x86_64\" machine=\"q35\">hvm</type>\n"
-	"    <kernel>/var/lib/vm/vmlinuz</kernel>\n"
-	"    <initrd>/var/lib/vm/initrd.gz</initrd>\n"
-	"    <cmdline>console=ttyS0 &amp; quiet</cmdline>\n"
-	"    <boot dev=\"hd\"/>\n"
-	"  </os>\n"
-	"  <features><acpi/><apic/></features>\n"
-	"  <cpu mode=\"host-passthrough\"/>\n"
-	"  <clock offset=\"utc\"><timer name=\"rtc\" tickpolicy=\"catchup\"/></clock>\n"
-	"  <pm><suspend-to-mem enabled=\"no\"/></pm>\n"
-	"  <on_crash>restart</on_crash>\n"
-	"  <devices>\n"
-	"    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
-	"    <disk type=\"file\" device=\"disk\">\n"
-	"      <driver name=\"qemu\" type=\"qcow2\" discard=\"unmap\"/>\n"
-	"      <source file=\"/var/lib/vm/deb.qcow2\"/>\n"
-	"      <target dev=\"vda\" bus=\"virtio\"/>\n"
-	"      <address type=\"pci\" domain=\"0x0000\" bus=\"0x04\" slot=\"0x00\" function=\"0x0\"/>\n"
-	"    </disk>\n"
-	"    <disk type=\"file\" device=\"disk\">\n"
-	"      <source file=\"/var/lib/vm/data.img\"/>\n"
-	"      <target dev=\"vdb\"/>\n"
-	"      <readonly/>\n"
-	"    </disk>\n"
-	"    <controller type=\"usb\" model=\"qemu-xhci\" ports=\"15\"/>\n"
-	"    <controller type=\"pci\" model=\"pcie-root\"/>\n"
-	"    <interface type=\"user\">\n"
-	"      <mac address=\"52:54:00:AB:cd:01\"/>\n"
-	"      <model type=\"virtio\"/>\n"
-	"    </interface>\n"
-	"    <interface type=\"bridge\">\n"
-	"      <source bridge=\"br0\"/>\n"
-	"      <model type=\"virtio\"/>\n"
-	"    </interface>\n"
-	"    <serial type=\"pty\"><target type=\"isa-serial\" port=\"0\"><model name=\"isa-serial\"/></target></serial>\n"
-	"    <console type=\"pty\"><target type=\"serial\" port=\"0\"/></console>\n"
-	"    <channel type=\"unix\"><source mode=\"bind\"/><target type=\"virtio\" name=\"org.qemu.guest_agent.0\"/></channel>\n"
-	"    <memballoon model=\"virtio\"/>\n"
-	"    <rng model=\"virtio\"><backend model=\"random\">/dev/urandom</backend></rng>\n"
-	"  </devices>\n"
-	"</domain>\n";
+    "<domain type=\"qemu\">\n"
+    "  <name>deb</name>\n"
+    "  <uuid>6e3f3c1e-62a5-4bd9-9cbb-2f5a0c4b8a11</uuid>\n"
+    "  <title>Debian</title>\n"
+    "  <metadata>\n"
+    "    <libosinfo:libosinfo xmlns:libosinfo=\"http://libosinfo.org/xmlns/libvirt/domain/1.0\">\n"
+    "      <libosinfo:os id=\"http://debian.org/debian/12\"/>\n"
+    "    </libosinfo:libosinfo>\n"
+    "  </metadata>\n"
+    "  <memory>524288</memory>\n"
+    "  <currentMemory>524288</currentMemory>\n"
+    "  <vcpu>2</vcpu>\n"
+    "  <os>\n"
+    "    <type arch=\"x86_64\" machine=\"q35\">hvm</type>\n"
+    "    <kernel>/var/lib/vm/vmlinuz</kernel>\n"
+    "    <initrd>/var/lib/vm/initrd.gz</initrd>\n"
+    "    <cmdline>console=ttyS0 &amp; quiet</cmdline>\n"
+    "    <boot dev=\"hd\"/>\n"
+    "  </os>\n"
+    "  <features><acpi/><apic/></features>\n"
+    "  <cpu mode=\"host-passthrough\"/>\n"
+    "  <clock offset=\"utc\"><timer name=\"rtc\" tickpolicy=\"catchup\"/></clock>\n"
+    "  <pm><suspend-to-mem enabled=\"no\"/></pm>\n"
+    "  <on_crash>restart</on_crash>\n"
+    "  <devices>\n"
+    "    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+    "    <disk type=\"file\" device=\"disk\">\n"
+    "      <driver name=\"qemu\" type=\"qcow2\" discard=\"unmap\"/>\n"
+    "      <source file=\"/var/lib/vm/deb.qcow2\"/>\n"
+    "      <target dev=\"vda\" bus=\"virtio\"/>\n"
+    "      <address type=\"pci\" domain=\"0x0000\" bus=\"0x04\" slot=\"0x00\" function=\"0x0\"/>\n"
+    "    </disk>\n"
+    "    <disk type=\"file\" device=\"disk\">\n"
+    "      <source file=\"/var/lib/vm/data.img\"/>\n"
+    "      <target dev=\"vdb\"/>\n"
+    "      <readonly/>\n"
+    "    </disk>\n"
+    "    <controller type=\"usb\" model=\"qemu-xhci\" ports=\"15\"/>\n"
+    "    <controller type=\"pci\" model=\"pcie-root\"/>\n"
+    "    <interface type=\"user\">\n"
+    "      <mac address=\"52:54:00:AB:cd:01\"/>\n"
+    "      <model type=\"virtio\"/>\n"
+    "    </interface>\n"
+    "    <interface type=\"bridge\">\n"
+    "      <source bridge=\"br0\"/>\n"
+    "      <model type=\"virtio\"/>\n"
+    "    </interface>\n"
+    "    <serial type=\"pty\"><target type=\"isa-serial\" port=\"0\"><model "
+    "name=\"isa-serial\"/></target></serial>\n"
+    "    <console type=\"pty\"><target type=\"serial\" port=\"0\"/></console>\n"
+    "    <channel type=\"unix\"><source mode=\"bind\"/><target type=\"virtio\" "
+    "name=\"org.qemu.guest_agent.0\"/></channel>\n"
+    "    <memballoon model=\"virtio\"/>\n"
+    "    <rng model=\"virtio\"><backend model=\"random\">/dev/urandom</backend></rng>\n"
+    "  </devices>\n"
+    "</domain>\n";
 
 static void test_virt_install(void **state)
 {
@@ -209,7 +211,7 @@ static void expect_refused(const char *xml, enum berr_class cls, const char *nee
 		fail_msg("error '%s' does not name '%s'", err.msg, needle);
 }
 
-#define DOM_WITH(devices)                                                                         \
+#define DOM_WITH(devices)                                                                          \
 	"<domain type='kvm'><name>x</name><memory>65536</memory>"                                  \
 	"<os><type>hvm</type><kernel>/k</kernel></os><devices>" devices "</devices></domain>"
 
@@ -227,8 +229,9 @@ static void test_refused(void **state)
 		       BERR_INVALID, "parsec");
 	expect_refused("<domain type='kvm'><name>x</name><memory>-5</memory></domain>",
 		       BERR_INVALID, "-5");
-	expect_refused("<domain type='kvm'><name>x</name><memory>99999999999999999999</memory></domain>",
-		       BERR_INVALID, "not a valid size");
+	expect_refused(
+	    "<domain type='kvm'><name>x</name><memory>99999999999999999999</memory></domain>",
+	    BERR_INVALID, "not a valid size");
 	expect_refused("<domain type='kvm'><name>x</name><memory>65536</memory>"
 		       "<os><type>hvm</type></os></domain>",
 		       BERR_UNSUPPORTED, "<kernel>");
@@ -265,11 +268,13 @@ static void test_refused(void **state)
 	expect_refused(DOM_WITH("<interface type='direct'/>"), BERR_UNSUPPORTED, "direct");
 	expect_refused(DOM_WITH("<interface type='user'><model type='e1000'/></interface>"),
 		       BERR_UNSUPPORTED, "e1000");
-	expect_refused(DOM_WITH("<interface type='user'><mac address='01:00:00:00:00:01'/></interface>"),
-		       BERR_INVALID, "MAC");
+	expect_refused(
+	    DOM_WITH("<interface type='user'><mac address='01:00:00:00:00:01'/></interface>"),
+	    BERR_INVALID, "MAC");
 	expect_refused(DOM_WITH("<serial type='tcp'/>"), BERR_UNSUPPORTED, "tcp");
-	expect_refused(DOM_WITH("<serial type='pty'/><serial type='pty'><target port='1'/></serial>"),
-		       BERR_UNSUPPORTED, "port");
+	expect_refused(
+	    DOM_WITH("<serial type='pty'/><serial type='pty'><target port='1'/></serial>"),
+	    BERR_UNSUPPORTED, "port");
 	expect_refused(DOM_WITH("<console type='pty'><target type='virtio'/></console>"),
 		       BERR_UNSUPPORTED, "virtio");
 	expect_refused(DOM_WITH("<serial type='unix'><source mode='connect' path='/s'/></serial>"),
@@ -339,9 +344,9 @@ static void test_names_and_uuids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_minimal),        cmocka_unit_test(test_virt_install),
-		cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_units_and_chr),  cmocka_unit_test(test_names_and_uuids),
+	    cmocka_unit_test(test_minimal),	  cmocka_unit_test(test_virt_install),
+	    cmocka_unit_test(test_roundtrip),	  cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_units_and_chr), cmocka_unit_test(test_names_and_uuids),
 	};
 	int ret;
 

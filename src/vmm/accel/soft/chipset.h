@@ -88,7 +88,8 @@ bool lapic_has_interrupt(struct lapic *apic);
 int lapic_ack_interrupt(struct lapic *apic);
 /* NMI pending (LINT1 or NMI IPI)? Clears it. */
 bool lapic_take_nmi(struct lapic *apic);
-/* INIT/SIPI pending for this vCPU? Clears it; sets *sipi_vector for SIPI. */
+/* INIT/SIPI pending for this vCPU? Clears it; sets *sipi_vector for SIPI. One event
+ * per call (INIT first); if another is still pending the vCPU is kicked again. */
 enum lapic_event lapic_take_event(struct lapic *apic, uint8_t *sipi_vector);
 
 /* The PIC's INT output (pin 0) or an NMI source (pin 1) drove LINTpin to level. */

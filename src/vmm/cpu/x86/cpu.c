@@ -9,11 +9,23 @@
 
 #include "common/log.h"
 
+/* BERTH_SOFT_TRACE=exc | insn | insn@N */
+static void parse_trace(struct x86_cpu *cpu, const char *v)
+{
+	if (!v)
+		return;
+	cpu->trace_exc = true;
+	if (!strncmp(v, "insn", 4)) {
+		cpu->trace = true;
+		cpu->trace_from = v[4] == '@' ? strtoull(v + 5, NULL, 0) : 0;
+	}
+}
+
 void x86_cpu_init(struct x86_cpu *cpu, const struct x86_platform *plat)
 {
 	memset(cpu, 0, sizeof(*cpu));
 	cpu->plat = *plat;
-	cpu->trace = getenv("BERTH_SOFT_TRACE") != NULL;
+	parse_trace(cpu, getenv("BERTH_SOFT_TRACE"));
 	x86_cpu_reset(cpu, false);
 }
 
@@ -169,6 +181,9 @@ enum x86_exit x86_cpu_exec(struct x86_cpu *cpu, uint64_t budget)
 			cpu->pending_irq = -1;
 			cpu->insn_rip = cpu->rip;
 			cpu->insn_rsp = cpu->gpr[X86_RSP];
+			if (unlikely(cpu->trace_exc))
+				log_info("cpu%u: interrupt %#x at %#llx cpl %u", cpu->plat.apic_id, v,
+					 (unsigned long long)cpu->rip, cpu->cpl);
 			x86_deliver(cpu, v, false, 0, EV_EXT, cpu->rip);
 		}
 		if (unlikely(cpu->halted))
@@ -182,7 +197,7 @@ enum x86_exit x86_cpu_exec(struct x86_cpu *cpu, uint64_t budget)
 		cpu->insn_rip = cpu->rip;
 		cpu->insn_rsp = cpu->gpr[X86_RSP];
 		cpu->shadow = 0;
-		if (unlikely(cpu->trace))
+		if (unlikely(cpu->trace) && cpu->insns >= cpu->trace_from)
 			trace_insn(cpu);
 		x86_step(cpu);
 		cpu->insns++;

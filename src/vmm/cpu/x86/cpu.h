@@ -141,7 +141,11 @@ struct x86_cpu {
 	struct x86_tlb_entry tlb[2][X86_TLB_SIZE];
 
 	struct x86_platform plat;
-	bool trace; /* log every instruction (BERTH_SOFT_TRACE) */
+	/* Debug tracing from BERTH_SOFT_TRACE: "exc" logs exceptions and interrupts,
+	 * "insn" also every instruction, "insn@N" every instruction after N retired. */
+	bool trace_exc;
+	bool trace;
+	uint64_t trace_from;
 };
 
 /* Create/reset: the CPU starts in the architectural reset state. */

@@ -59,9 +59,11 @@ void x86_handle_fault(struct x86_cpu *cpu)
 		vec = EXC_DF;
 		err = 0;
 	}
-	if (cpu->trace)
-		log_info("cpu: exception %d error %#x at %#llx cr2 %#llx", vec, err,
-			 (unsigned long long)cpu->rip, (unsigned long long)cpu->cr2);
+	if (cpu->trace_exc)
+		log_info("cpu%u: exception %d error %#x at %#llx cpl %u cr2 %#llx rsp %#llx insns %llu",
+			 cpu->plat.apic_id, vec, err, (unsigned long long)cpu->rip, cpu->cpl,
+			 (unsigned long long)cpu->cr2, (unsigned long long)cpu->gpr[X86_RSP],
+			 (unsigned long long)cpu->insns);
 	cpu->delivering = vec;
 	x86_deliver(cpu, vec, x86_exc_has_error(vec), err, EV_EXC, cpu->rip);
 	cpu->delivering = -1;

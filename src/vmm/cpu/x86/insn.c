@@ -53,7 +53,7 @@ static inline uint8_t fetch8(struct x86_cpu *cpu)
 	return *cpu->fetch_ptr++;
 }
 
-uint64_t x86_fetch(struct x86_cpu *cpu, unsigned size)
+static inline __attribute__((always_inline)) uint64_t fetch_n(struct x86_cpu *cpu, unsigned size)
 {
 	uint64_t v = 0;
 	unsigned i;
@@ -72,13 +72,13 @@ uint64_t x86_fetch(struct x86_cpu *cpu, unsigned size)
 
 static inline int64_t fetch_simm(struct x86_cpu *cpu, unsigned size)
 {
-	return sext(x86_fetch(cpu, size), size);
+	return sext(fetch_n(cpu, size), size);
 }
 
 /* Immediate of an operand size: 8 bytes only for MOV r64, imm64 (caller). */
 static inline uint64_t fetch_imm_z(struct x86_cpu *cpu, unsigned opsize)
 {
-	return opsize == 2 ? x86_fetch(cpu, 2) : (uint64_t)fetch_simm(cpu, 4);
+	return opsize == 2 ? fetch_n(cpu, 2) : (uint64_t)fetch_simm(cpu, 4);
 }
 
 /* Point the fetch window at RIP for a new instruction. */
@@ -98,7 +98,7 @@ static inline void fetch_start(struct x86_cpu *cpu)
 
 /* --- addressing --- */
 
-void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d)
+static inline void decode_modrm(struct x86_cpu *cpu, struct insn *d)
 {
 	uint8_t m = fetch8(cpu);
 	unsigned rm = m & 7, base = 16, index = 16, scale = 0;
@@ -119,7 +119,7 @@ void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d)
 		static const uint8_t b16[8] = {X86_RBX, X86_RBX, X86_RBP, X86_RBP, 16, 16, X86_RBP, X86_RBX};
 		static const uint8_t i16[8] = {X86_RSI, X86_RDI, X86_RSI, X86_RDI, X86_RSI, X86_RDI, 16, 16};
 		if (d->mod == 0 && rm == 6) {
-			disp = (uint16_t)x86_fetch(cpu, 2);
+			disp = (uint16_t)fetch_n(cpu, 2);
 		} else {
 			if (d->mod == 1)
 				disp = fetch_simm(cpu, 1);
@@ -170,7 +170,7 @@ void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d)
 		d->ea_seg = d->seg;
 }
 
-uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d)
+static inline __attribute__((always_inline)) uint64_t ea_of(struct x86_cpu *cpu, struct insn *d)
 {
 	if (d->rip_rel) {
 		uint64_t ea = d->ea + cpu->fetch_rip;
@@ -179,19 +179,45 @@ uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d)
 	return d->ea;
 }
 
-uint64_t x86_rm_read(struct x86_cpu *cpu, struct insn *d, unsigned size)
+static inline __attribute__((always_inline)) uint64_t rm_read(struct x86_cpu *cpu, struct insn *d, unsigned size)
 {
 	if (d->mod == 3)
 		return x86_get_reg(cpu, d, d->rm, size);
-	return mem_read(cpu, d->ea_seg, x86_ea(cpu, d), size);
+	return mem_read(cpu, d->ea_seg, ea_of(cpu, d), size);
 }
 
-void x86_rm_write(struct x86_cpu *cpu, struct insn *d, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void rm_write(struct x86_cpu *cpu, struct insn *d, uint64_t v, unsigned size)
 {
 	if (d->mod == 3)
 		x86_set_reg(cpu, d, d->rm, v, size);
 	else
-		mem_write(cpu, d->ea_seg, x86_ea(cpu, d), v, size);
+		mem_write(cpu, d->ea_seg, ea_of(cpu, d), v, size);
+}
+
+/* Exported forms of the decode helpers for system.c, fpu.c and sse.c. */
+uint64_t x86_fetch(struct x86_cpu *cpu, unsigned size)
+{
+	return fetch_n(cpu, size);
+}
+
+void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d)
+{
+	decode_modrm(cpu, d);
+}
+
+uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d)
+{
+	return ea_of(cpu, d);
+}
+
+uint64_t x86_rm_read(struct x86_cpu *cpu, struct insn *d, unsigned size)
+{
+	return rm_read(cpu, d, size);
+}
+
+void x86_rm_write(struct x86_cpu *cpu, struct insn *d, uint64_t v, unsigned size)
+{
+	rm_write(cpu, d, v, size);
 }
 
 /* --- stack --- */
@@ -325,7 +351,7 @@ static uint64_t rmw(struct x86_cpu *cpu, struct insn *d, unsigned kind, unsigned
 		x86_set_reg(cpu, d, d->rm, new, size);
 		return old;
 	}
-	ea = x86_ea(cpu, d);
+	ea = ea_of(cpu, d);
 	if (atomic && (p = atomic_ptr(cpu, d->ea_seg, ea, size))) {
 		uint32_t cc_op = cpu->cc_op;
 		uint64_t r = cpu->cc_res, s1 = cpu->cc_src1, s2 = cpu->cc_src2, fl = cpu->rflags;
@@ -360,7 +386,7 @@ static uint64_t rmw(struct x86_cpu *cpu, struct insn *d, unsigned kind, unsigned
 
 static void mul_op(struct x86_cpu *cpu, struct insn *d, unsigned op, unsigned size)
 {
-	uint64_t m = size_mask(size), a = cpu->gpr[X86_RAX] & m, b = x86_rm_read(cpu, d, size);
+	uint64_t m = size_mask(size), a = cpu->gpr[X86_RAX] & m, b = rm_read(cpu, d, size);
 	unsigned bits = size * 8;
 
 	switch (op) {
@@ -468,10 +494,10 @@ static void shld_shrd(struct x86_cpu *cpu, struct insn *d, bool right, unsigned 
 
 	count &= size == 8 ? 63 : 31;
 	if (!count) {
-		(void)x86_rm_read(cpu, d, size);
+		(void)rm_read(cpu, d, size);
 		return;
 	}
-	dst = x86_rm_read(cpu, d, size);
+	dst = rm_read(cpu, d, size);
 	src = x86_get_reg(cpu, d, d->reg, size);
 	if (count > bits) /* undefined for 16-bit; do something consistent */
 		count %= bits;
@@ -488,7 +514,7 @@ static void shld_shrd(struct x86_cpu *cpu, struct insn *d, bool right, unsigned 
 			r = src;
 		cf = (dst >> (count - 1)) & 1;
 	}
-	x86_rm_write(cpu, d, r, size);
+	rm_write(cpu, d, r, size);
 	set_cc(cpu, CC_LOGIC, size, r, 0, 0);
 	x86_flags_commit(cpu);
 	cpu->rflags |= cf ? F_CF : 0;
@@ -518,7 +544,7 @@ static void bit_op(struct x86_cpu *cpu, struct insn *d, unsigned which, uint64_t
 	}
 	off &= bits - 1;
 	if (which == 0) {
-		v = x86_rm_read(cpu, d, size);
+		v = rm_read(cpu, d, size);
 		x86_flags_commit(cpu);
 		cpu->rflags = (cpu->rflags & ~(uint64_t)F_CF) | ((v >> off) & 1);
 		return;
@@ -529,7 +555,7 @@ static void bit_op(struct x86_cpu *cpu, struct insn *d, unsigned which, uint64_t
 /* BSF/BSR/TZCNT/LZCNT. */
 static void bit_scan(struct x86_cpu *cpu, struct insn *d, bool reverse, unsigned size)
 {
-	uint64_t v = x86_rm_read(cpu, d, size);
+	uint64_t v = rm_read(cpu, d, size);
 	unsigned r;
 
 	x86_flags_commit(cpu);
@@ -565,14 +591,14 @@ static void cmpxchg(struct x86_cpu *cpu, struct insn *d, unsigned size)
 			x86_set_reg(cpu, d, X86_RAX, old, size);
 		return;
 	}
-	p = atomic_ptr(cpu, d->ea_seg, x86_ea(cpu, d), size);
+	p = atomic_ptr(cpu, d->ea_seg, ea_of(cpu, d), size);
 	if (p) {
 		old = acc;
 		cas_host(p, size, &old, src);
 	} else {
-		old = mem_read(cpu, d->ea_seg, x86_ea(cpu, d), size);
+		old = mem_read(cpu, d->ea_seg, ea_of(cpu, d), size);
 		/* The processor always writes (the old value back on failure). */
-		mem_write(cpu, d->ea_seg, x86_ea(cpu, d), old == acc ? src : old, size);
+		mem_write(cpu, d->ea_seg, ea_of(cpu, d), old == acc ? src : old, size);
 	}
 	x86_alu(cpu, 7, acc, old, size);
 	if (old != acc)
@@ -584,7 +610,7 @@ static void cmpxchg8b16b(struct x86_cpu *cpu, struct insn *d)
 {
 	bool wide = d->opsize == 8;
 	unsigned size = wide ? 16 : 8;
-	uint64_t ea = x86_ea(cpu, d), lin = seg_lin(cpu, d->ea_seg, ea);
+	uint64_t ea = ea_of(cpu, d), lin = seg_lin(cpu, d->ea_seg, ea);
 	bool eq;
 
 	if (d->mod == 3)
@@ -793,23 +819,23 @@ void x86_step(struct x86_cpu *cpu)
 		switch (b & 7) {
 		case 0:
 		case 1:
-			x86_decode_modrm(cpu, &d);
+			decode_modrm(cpu, &d);
 			if (d.lock && d.mod == 3)
 				x86_ud(cpu);
 			if (op == 7)
-				x86_alu(cpu, 7, x86_rm_read(cpu, &d, size), x86_get_reg(cpu, &d, d.reg, size), size);
+				x86_alu(cpu, 7, rm_read(cpu, &d, size), x86_get_reg(cpu, &d, d.reg, size), size);
 			else
 				rmw(cpu, &d, RMW_ALU, op, x86_get_reg(cpu, &d, d.reg, size), size, d.lock);
 			break;
 		case 2:
 		case 3:
-			x86_decode_modrm(cpu, &d);
-			v = x86_alu(cpu, op, x86_get_reg(cpu, &d, d.reg, size), x86_rm_read(cpu, &d, size), size);
+			decode_modrm(cpu, &d);
+			v = x86_alu(cpu, op, x86_get_reg(cpu, &d, d.reg, size), rm_read(cpu, &d, size), size);
 			if (op != 7)
 				x86_set_reg(cpu, &d, d.reg, v, size);
 			break;
 		default:
-			t = (b & 1) ? fetch_imm_z(cpu, os) : x86_fetch(cpu, 1);
+			t = (b & 1) ? fetch_imm_z(cpu, os) : fetch_n(cpu, 1);
 			v = x86_alu(cpu, op, cpu->gpr[X86_RAX], t, size);
 			if (op != 7)
 				x86_set_reg(cpu, &d, X86_RAX, v, size);
@@ -874,8 +900,8 @@ void x86_step(struct x86_cpu *cpu)
 	case 0x63:
 		if (!cpu->code64)
 			x86_ud(cpu); /* ARPL: not supported */
-		x86_decode_modrm(cpu, &d);
-		v = x86_rm_read(cpu, &d, 4);
+		decode_modrm(cpu, &d);
+		v = rm_read(cpu, &d, 4);
 		x86_set_reg(cpu, &d, d.reg, os == 8 ? (uint64_t)(int64_t)(int32_t)v : v, os);
 		break;
 	case 0x68:
@@ -886,9 +912,9 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	case 0x69:
 	case 0x6b:
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		t = b == 0x69 ? fetch_imm_z(cpu, os) : (uint64_t)fetch_simm(cpu, 1);
-		v = imul2(cpu, x86_rm_read(cpu, &d, os), t, os);
+		v = imul2(cpu, rm_read(cpu, &d, os), t, os);
 		x86_set_reg(cpu, &d, d.reg, v, os);
 		break;
 	case 0x6c: case 0x6d: case 0x6e: case 0x6f:
@@ -912,61 +938,61 @@ void x86_step(struct x86_cpu *cpu)
 		if (b == 0x82 && cpu->code64)
 			x86_ud(cpu);
 		size = (b & 1) ? os : 1;
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		op = d.reg & 7;
 		t = b == 0x81 ? fetch_imm_z(cpu, os) : (uint64_t)fetch_simm(cpu, 1);
 		if (d.lock && (d.mod == 3 || op == 7))
 			x86_ud(cpu);
 		if (op == 7)
-			x86_alu(cpu, 7, x86_rm_read(cpu, &d, size), t, size);
+			x86_alu(cpu, 7, rm_read(cpu, &d, size), t, size);
 		else
 			rmw(cpu, &d, RMW_ALU, op, t, size, d.lock);
 		break;
 	}
 	case 0x84: case 0x85:
 		size = (b & 1) ? os : 1;
-		x86_decode_modrm(cpu, &d);
-		x86_alu(cpu, 4, x86_rm_read(cpu, &d, size), x86_get_reg(cpu, &d, d.reg, size), size);
+		decode_modrm(cpu, &d);
+		x86_alu(cpu, 4, rm_read(cpu, &d, size), x86_get_reg(cpu, &d, d.reg, size), size);
 		break;
 	case 0x86: case 0x87:
 		size = (b & 1) ? os : 1;
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		t = x86_get_reg(cpu, &d, d.reg, size);
 		v = rmw(cpu, &d, RMW_XCHG, 0, t, size, true);
 		x86_set_reg(cpu, &d, d.reg, v, size);
 		break;
 	case 0x88: case 0x89:
 		size = (b & 1) ? os : 1;
-		x86_decode_modrm(cpu, &d);
-		x86_rm_write(cpu, &d, x86_get_reg(cpu, &d, d.reg, size), size);
+		decode_modrm(cpu, &d);
+		rm_write(cpu, &d, x86_get_reg(cpu, &d, d.reg, size), size);
 		break;
 	case 0x8a: case 0x8b:
 		size = (b & 1) ? os : 1;
-		x86_decode_modrm(cpu, &d);
-		x86_set_reg(cpu, &d, d.reg, x86_rm_read(cpu, &d, size), size);
+		decode_modrm(cpu, &d);
+		x86_set_reg(cpu, &d, d.reg, rm_read(cpu, &d, size), size);
 		break;
 	case 0x8c:
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		if ((d.reg & 7) > 5)
 			x86_ud(cpu);
-		x86_rm_write(cpu, &d, cpu->seg[d.reg & 7].selector, d.mod == 3 ? os : 2);
+		rm_write(cpu, &d, cpu->seg[d.reg & 7].selector, d.mod == 3 ? os : 2);
 		break;
 	case 0x8d:
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		if (d.mod == 3)
 			x86_ud(cpu);
-		x86_set_reg(cpu, &d, d.reg, x86_ea(cpu, &d), os);
+		x86_set_reg(cpu, &d, d.reg, ea_of(cpu, &d), os);
 		break;
 	case 0x8e:
-		x86_decode_modrm(cpu, &d);
-		load_sreg(cpu, d.reg & 7, x86_rm_read(cpu, &d, 2));
+		decode_modrm(cpu, &d);
+		load_sreg(cpu, d.reg & 7, rm_read(cpu, &d, 2));
 		break;
 	case 0x8f:
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		if (d.reg & 7)
 			x86_ud(cpu);
 		v = x86_pop(cpu, sos);
-		x86_rm_write(cpu, &d, v, sos);
+		rm_write(cpu, &d, v, sos);
 		break;
 	case 0x90:
 		if (d.rex & 1)
@@ -993,8 +1019,8 @@ void x86_step(struct x86_cpu *cpu)
 		uint16_t sel;
 		if (cpu->code64)
 			x86_ud(cpu);
-		off = x86_fetch(cpu, os);
-		sel = x86_fetch(cpu, 2);
+		off = fetch_n(cpu, os);
+		sel = fetch_n(cpu, 2);
 		x86_far_jump(cpu, sel, off, os, true, cpu->fetch_rip);
 		return;
 	}
@@ -1035,7 +1061,7 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xa0: case 0xa1: case 0xa2: case 0xa3: { /* MOV moffs */
 		int seg = d.seg == SEG_NONE ? SEG_DS : d.seg;
 		size = (b & 1) ? os : 1;
-		t = x86_fetch(cpu, d.addrsize);
+		t = fetch_n(cpu, d.addrsize);
 		if (b < 0xa2)
 			x86_set_reg(cpu, &d, X86_RAX, mem_read(cpu, seg, t, size), size);
 		else
@@ -1044,34 +1070,34 @@ void x86_step(struct x86_cpu *cpu)
 	}
 	case 0xa8: case 0xa9:
 		size = (b & 1) ? os : 1;
-		t = (b & 1) ? fetch_imm_z(cpu, os) : x86_fetch(cpu, 1);
+		t = (b & 1) ? fetch_imm_z(cpu, os) : fetch_n(cpu, 1);
 		x86_alu(cpu, 4, cpu->gpr[X86_RAX], t, size);
 		break;
 	case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
-		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), x86_fetch(cpu, 1), 1);
+		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), fetch_n(cpu, 1), 1);
 		break;
 	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
-		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), x86_fetch(cpu, os), os);
+		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), fetch_n(cpu, os), os);
 		break;
 	case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
 		unsigned count;
 		size = (b & 1) ? os : 1;
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		if (b <= 0xc1)
-			count = x86_fetch(cpu, 1);
+			count = fetch_n(cpu, 1);
 		else if (b <= 0xd1)
 			count = 1;
 		else
 			count = cpu->gpr[X86_RCX] & 0xff;
 		if ((count & (os == 8 ? 63 : 31)) == 0) {
-			(void)x86_rm_read(cpu, &d, size);
+			(void)rm_read(cpu, &d, size);
 			break;
 		}
 		rmw(cpu, &d, RMW_SHIFT, d.reg & 7, count, size, false);
 		break;
 	}
 	case 0xc2: case 0xc3: /* RET near */
-		t = b == 0xc2 ? x86_fetch(cpu, 2) : 0;
+		t = b == 0xc2 ? fetch_n(cpu, 2) : 0;
 		v = x86_pop(cpu, sos);
 		if (t) {
 			uint64_t m = sp_mask(cpu);
@@ -1082,25 +1108,25 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xc4: case 0xc5: /* LES/LDS (VEX in 64-bit mode: not supported) */
 		if (cpu->code64)
 			x86_ud(cpu);
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		if (d.mod == 3)
 			x86_ud(cpu);
-		v = mem_read(cpu, d.ea_seg, x86_ea(cpu, &d), os);
-		t = mem_read(cpu, d.ea_seg, x86_ea(cpu, &d) + os, 2);
+		v = mem_read(cpu, d.ea_seg, ea_of(cpu, &d), os);
+		t = mem_read(cpu, d.ea_seg, ea_of(cpu, &d) + os, 2);
 		load_sreg(cpu, b == 0xc4 ? SEG_ES : SEG_DS, t);
 		x86_set_reg(cpu, &d, d.reg, v, os);
 		break;
 	case 0xc6: case 0xc7:
 		size = (b & 1) ? os : 1;
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		if (d.reg & 7)
 			x86_ud(cpu);
-		t = size == 1 ? x86_fetch(cpu, 1) : fetch_imm_z(cpu, os);
-		x86_rm_write(cpu, &d, t, size);
+		t = size == 1 ? fetch_n(cpu, 1) : fetch_imm_z(cpu, os);
+		rm_write(cpu, &d, t, size);
 		break;
 	case 0xc8: { /* ENTER */
-		uint16_t alloc = x86_fetch(cpu, 2);
-		unsigned level = x86_fetch(cpu, 1) & 31, i;
+		uint16_t alloc = fetch_n(cpu, 2);
+		unsigned level = fetch_n(cpu, 1) & 31, i;
 		uint64_t m = sp_mask(cpu), fp, bp = cpu->gpr[X86_RBP];
 		x86_push(cpu, bp, sos);
 		fp = cpu->gpr[X86_RSP];
@@ -1122,14 +1148,14 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xca: case 0xcb: /* RETF */
-		t = b == 0xca ? x86_fetch(cpu, 2) : 0;
+		t = b == 0xca ? fetch_n(cpu, 2) : 0;
 		x86_far_ret(cpu, os, t);
 		return;
 	case 0xcc: /* INT3 */
 		x86_deliver(cpu, EXC_BP, false, 0, EV_SOFT, cpu->fetch_rip);
 		return;
 	case 0xcd: /* INT n */
-		t = x86_fetch(cpu, 1);
+		t = fetch_n(cpu, 1);
 		if ((cpu->rflags & F_VM) && ((cpu->rflags >> 12) & 3) < 3)
 			x86_gp0(cpu);
 		x86_deliver(cpu, t, false, 0, EV_SOFT, cpu->fetch_rip);
@@ -1154,7 +1180,7 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xd4: case 0xd5:
 		if (cpu->code64)
 			x86_ud(cpu);
-		bcd_op(cpu, b, x86_fetch(cpu, 1));
+		bcd_op(cpu, b, fetch_n(cpu, 1));
 		break;
 	case 0xd6: /* SALC */
 		if (cpu->code64)
@@ -1168,7 +1194,7 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf:
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		x86_fpu_exec(cpu, &d);
 		break;
 	case 0xe0: case 0xe1: case 0xe2: case 0xe3: { /* LOOPcc, JCXZ */
@@ -1193,7 +1219,7 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xe4: case 0xe5: case 0xec: case 0xed: { /* IN */
-		uint16_t port = b < 0xe8 ? x86_fetch(cpu, 1) : (uint16_t)cpu->gpr[X86_RDX];
+		uint16_t port = b < 0xe8 ? fetch_n(cpu, 1) : (uint16_t)cpu->gpr[X86_RDX];
 		size = (b & 1) ? (os == 8 ? 4 : os) : 1;
 		x86_check_io(cpu, port, size);
 		v = cpu->plat.pio_read ? cpu->plat.pio_read(cpu->plat.opaque, port, size) : ~0ULL;
@@ -1201,7 +1227,7 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xe6: case 0xe7: case 0xee: case 0xef: { /* OUT */
-		uint16_t port = b < 0xe8 ? x86_fetch(cpu, 1) : (uint16_t)cpu->gpr[X86_RDX];
+		uint16_t port = b < 0xe8 ? fetch_n(cpu, 1) : (uint16_t)cpu->gpr[X86_RDX];
 		size = (b & 1) ? (os == 8 ? 4 : os) : 1;
 		x86_check_io(cpu, port, size);
 		cpu->rip = cpu->fetch_rip; /* devices may look at the vCPU state */
@@ -1223,8 +1249,8 @@ void x86_step(struct x86_cpu *cpu)
 		uint16_t sel;
 		if (cpu->code64)
 			x86_ud(cpu);
-		off = x86_fetch(cpu, os);
-		sel = x86_fetch(cpu, 2);
+		off = fetch_n(cpu, os);
+		sel = fetch_n(cpu, 2);
 		x86_far_jump(cpu, sel, off, os, false, cpu->fetch_rip);
 		return;
 	}
@@ -1247,15 +1273,15 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xf6: case 0xf7: {
 		unsigned op;
 		size = (b & 1) ? os : 1;
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		op = d.reg & 7;
 		if (d.lock && (d.mod == 3 || (op != 2 && op != 3)))
 			x86_ud(cpu);
 		switch (op) {
 		case 0:
 		case 1:
-			t = size == 1 ? x86_fetch(cpu, 1) : fetch_imm_z(cpu, os);
-			x86_alu(cpu, 4, x86_rm_read(cpu, &d, size), t, size);
+			t = size == 1 ? fetch_n(cpu, 1) : fetch_imm_z(cpu, os);
+			x86_alu(cpu, 4, rm_read(cpu, &d, size), t, size);
 			break;
 		case 2:
 			rmw(cpu, &d, RMW_NOT, 0, 0, size, d.lock);
@@ -1292,7 +1318,7 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	case 0xfe: case 0xff: {
 		unsigned op;
-		x86_decode_modrm(cpu, &d);
+		decode_modrm(cpu, &d);
 		op = d.reg & 7;
 		if (b == 0xfe && op > 1)
 			x86_ud(cpu);
@@ -1305,12 +1331,12 @@ void x86_step(struct x86_cpu *cpu)
 			rmw(cpu, &d, op ? RMW_DEC : RMW_INC, 0, 0, size, d.lock);
 			break;
 		case 2: /* CALL near indirect */
-			v = x86_rm_read(cpu, &d, sos);
+			v = rm_read(cpu, &d, sos);
 			x86_push(cpu, cpu->fetch_rip, sos);
 			jump_to(cpu, v, sos);
 			return;
 		case 4: /* JMP near indirect */
-			v = x86_rm_read(cpu, &d, sos);
+			v = rm_read(cpu, &d, sos);
 			jump_to(cpu, v, sos);
 			return;
 		case 3:
@@ -1319,14 +1345,14 @@ void x86_step(struct x86_cpu *cpu)
 			uint16_t sel;
 			if (d.mod == 3)
 				x86_ud(cpu);
-			ea = x86_ea(cpu, &d);
+			ea = ea_of(cpu, &d);
 			off = mem_read(cpu, d.ea_seg, ea, os);
 			sel = mem_read(cpu, d.ea_seg, (ea + os) & size_mask(d.addrsize), 2);
 			x86_far_jump(cpu, sel, off, os, op == 3, cpu->fetch_rip);
 			return;
 		}
 		case 6:
-			x86_push(cpu, x86_rm_read(cpu, &d, sos), sos);
+			x86_push(cpu, rm_read(cpu, &d, sos), sos);
 			break;
 		default:
 			x86_ud(cpu);
@@ -1365,12 +1391,12 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		x86_ud(cpu);
 	case 0x0d: /* PREFETCHW */
 	case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e: case 0x1f:
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		break;
 	case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
 	case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
-		x86_decode_modrm(cpu, d);
-		v = x86_rm_read(cpu, d, os);
+		decode_modrm(cpu, d);
+		v = rm_read(cpu, d, os);
 		if (x86_cond(cpu, b & 15))
 			x86_set_reg(cpu, d, d->reg, v, os);
 		else if (os == 4)
@@ -1386,8 +1412,8 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		break;
 	case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
 	case 0x98: case 0x99: case 0x9a: case 0x9b: case 0x9c: case 0x9d: case 0x9e: case 0x9f:
-		x86_decode_modrm(cpu, d);
-		x86_rm_write(cpu, d, x86_cond(cpu, b & 15), 1);
+		decode_modrm(cpu, d);
+		rm_write(cpu, d, x86_cond(cpu, b & 15), 1);
 		break;
 	case 0xa0: case 0xa8: /* PUSH FS/GS */
 		x86_push(cpu, cpu->seg[b == 0xa0 ? SEG_FS : SEG_GS].selector, sos);
@@ -1401,41 +1427,41 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		break;
 	}
 	case 0xa3: case 0xab: case 0xb3: case 0xbb:
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		if (d->lock && d->mod == 3)
 			x86_ud(cpu);
 		bit_op(cpu, d, b == 0xa3 ? 0 : b == 0xab ? 1 : b == 0xb3 ? 2 : 3,
 		       x86_get_reg(cpu, d, d->reg, os), true, os);
 		break;
 	case 0xba:
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		if ((d->reg & 7) < 4 || (d->lock && d->mod == 3))
 			x86_ud(cpu);
-		t = x86_fetch(cpu, 1);
+		t = fetch_n(cpu, 1);
 		bit_op(cpu, d, (d->reg & 7) - 4, t, false, os);
 		break;
 	case 0xa4: case 0xa5: case 0xac: case 0xad:
-		x86_decode_modrm(cpu, d);
-		t = (b & 1) ? cpu->gpr[X86_RCX] & 0xff : x86_fetch(cpu, 1);
+		decode_modrm(cpu, d);
+		t = (b & 1) ? cpu->gpr[X86_RCX] & 0xff : fetch_n(cpu, 1);
 		shld_shrd(cpu, d, b >= 0xac, t, os);
 		break;
 	case 0xaf:
-		x86_decode_modrm(cpu, d);
-		v = imul2(cpu, x86_get_reg(cpu, d, d->reg, os), x86_rm_read(cpu, d, os), os);
+		decode_modrm(cpu, d);
+		v = imul2(cpu, x86_get_reg(cpu, d, d->reg, os), rm_read(cpu, d, os), os);
 		x86_set_reg(cpu, d, d->reg, v, os);
 		break;
 	case 0xb0: case 0xb1:
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		if (d->lock && d->mod == 3)
 			x86_ud(cpu);
 		cmpxchg(cpu, d, b == 0xb0 ? 1 : os);
 		break;
 	case 0xb2: case 0xb4: case 0xb5: { /* LSS/LFS/LGS */
 		uint64_t ea;
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		if (d->mod == 3)
 			x86_ud(cpu);
-		ea = x86_ea(cpu, d);
+		ea = ea_of(cpu, d);
 		v = mem_read(cpu, d->ea_seg, ea, os);
 		t = mem_read(cpu, d->ea_seg, ea + os, 2);
 		load_sreg(cpu, b == 0xb2 ? SEG_SS : b == 0xb4 ? SEG_FS : SEG_GS, t);
@@ -1443,9 +1469,9 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		break;
 	}
 	case 0xb6: case 0xb7: case 0xbe: case 0xbf:
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		size = (b & 1) ? 2 : 1;
-		v = x86_rm_read(cpu, d, size);
+		v = rm_read(cpu, d, size);
 		if (b >= 0xbe)
 			v = sext(v, size);
 		x86_set_reg(cpu, d, d->reg, v, os);
@@ -1453,18 +1479,18 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	case 0xb8: /* POPCNT */
 		if (d->rep != 0xf3)
 			x86_ud(cpu);
-		x86_decode_modrm(cpu, d);
-		v = x86_rm_read(cpu, d, os);
+		decode_modrm(cpu, d);
+		v = rm_read(cpu, d, os);
 		x86_set_reg(cpu, d, d->reg, __builtin_popcountll(v), os);
 		set_cc(cpu, CC_LOGIC, os, v, 0, 0);
 		break;
 	case 0xbc: case 0xbd:
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		bit_scan(cpu, d, b == 0xbd, os);
 		break;
 	case 0xc0: case 0xc1:
 		size = b == 0xc0 ? 1 : os;
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		if (d->lock && d->mod == 3)
 			x86_ud(cpu);
 		t = x86_get_reg(cpu, d, d->reg, size);
@@ -1472,7 +1498,7 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		x86_set_reg(cpu, d, d->reg, v, size);
 		break;
 	case 0xc7:
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		if ((d->reg & 7) == 1) {
 			cmpxchg8b16b(cpu, d);
 			break;
@@ -1490,7 +1516,7 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	}
 	case 0xae: {
 		unsigned op;
-		x86_decode_modrm(cpu, d);
+		decode_modrm(cpu, d);
 		op = d->reg & 7;
 		if (d->mod == 3) {
 			/* LFENCE / MFENCE / SFENCE */
@@ -1502,15 +1528,15 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		}
 		switch (op) {
 		case 0:
-			x86_fxsave(cpu, d, x86_ea(cpu, d));
+			x86_fxsave(cpu, d, ea_of(cpu, d));
 			break;
 		case 1:
-			x86_fxrstor(cpu, d, x86_ea(cpu, d));
+			x86_fxrstor(cpu, d, ea_of(cpu, d));
 			break;
 		case 2: /* LDMXCSR */
 			if (!(cpu->cr4 & X86_CR4_OSFXSR) || (cpu->cr0 & X86_CR0_EM))
 				x86_ud(cpu);
-			v = mem_read(cpu, d->ea_seg, x86_ea(cpu, d), 4);
+			v = mem_read(cpu, d->ea_seg, ea_of(cpu, d), 4);
 			if (v & ~0xffffULL)
 				x86_gp0(cpu);
 			cpu->fpu.mxcsr = v;
@@ -1518,10 +1544,10 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		case 3: /* STMXCSR */
 			if (!(cpu->cr4 & X86_CR4_OSFXSR) || (cpu->cr0 & X86_CR0_EM))
 				x86_ud(cpu);
-			mem_write(cpu, d->ea_seg, x86_ea(cpu, d), cpu->fpu.mxcsr, 4);
+			mem_write(cpu, d->ea_seg, ea_of(cpu, d), cpu->fpu.mxcsr, 4);
 			break;
 		case 7: /* CLFLUSH */
-			(void)mem_read(cpu, d->ea_seg, x86_ea(cpu, d), 1);
+			(void)mem_read(cpu, d->ea_seg, ea_of(cpu, d), 1);
 			break;
 		default:
 			x86_ud(cpu);

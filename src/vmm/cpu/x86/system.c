@@ -112,7 +112,10 @@ void x86_cpuid(struct x86_cpu *cpu)
 		r[2] = 0x6c65746e;
 		break;
 	case 1:
-		r[0] = 0x000206a7; /* family 6, model 0x2a, stepping 7 */
+		/* Family 6, model 0x1c, stepping 2: an in-order core that Linux knows
+		 * is not affected by speculative-execution issues, so it does not
+		 * enable mitigations that rely on features this CPU does not have. */
+		r[0] = 0x000106c2;
 		r[1] = (cpu->plat.apic_id << 24) | (1 << 16) | (8 << 8);
 		r[2] = (1u << 13) /* CX16 */ | (cpu->plat.tsc_deadline ? (1u << 24) : 0);
 		r[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
@@ -499,6 +502,32 @@ static void lar_lsl(struct x86_cpu *cpu, struct insn *d, bool lsl)
 	}
 }
 
+/* VERR / VERW: ZF=1 if the segment is readable / writable at CPL and RPL. */
+static void verr_verw(struct x86_cpu *cpu, struct insn *d, bool write)
+{
+	uint16_t sel = x86_rm_read(cpu, d, 2);
+	uint64_t base = (sel & 4) ? cpu->ldt.base : cpu->gdt.base;
+	uint32_t limit = (sel & 4) ? cpu->ldt.limit : cpu->gdt.limit, hi;
+	unsigned type, dpl;
+	bool ok = false;
+
+	if ((sel & ~3u) && (uint32_t)(sel & ~7u) + 7 <= limit) {
+		hi = sys_read(cpu, base + (sel & ~7u) + 4, 4);
+		type = (hi >> 8) & 0x1f;
+		dpl = (hi >> 13) & 3;
+		if (type & 0x10) {
+			bool conforming = (type & 0x1c) == 0x1c;
+			bool priv = conforming || (dpl >= cpu->cpl && dpl >= (sel & 3u));
+			if (write)
+				ok = priv && !(type & 8) && (type & 2);
+			else
+				ok = priv && (!(type & 8) || (type & 2));
+		}
+	}
+	x86_flags_commit(cpu);
+	cpu->rflags = (cpu->rflags & ~(uint64_t)F_ZF) | (ok ? F_ZF : 0);
+}
+
 void x86_exec_system(struct x86_cpu *cpu, struct insn *d)
 {
 	unsigned b = d->op & 0xff, op;
@@ -525,8 +554,12 @@ void x86_exec_system(struct x86_cpu *cpu, struct insn *d)
 			need_cpl0(cpu);
 			x86_load_tr(cpu, x86_rm_read(cpu, d, 2));
 			break;
+		case 4:
+		case 5:
+			verr_verw(cpu, d, op == 5);
+			break;
 		default:
-			x86_ud(cpu); /* VERR/VERW: not implemented */
+			x86_ud(cpu);
 		}
 		return;
 	case 0x01:
