@@ -55,6 +55,7 @@ struct vmm_proc {
 	bool child;		       /* ours to reap */
 	char *ctl_path, *console_path, *state_path, *log_path;
 	char accel[16];
+	off_t log_start; /* where this run's output begins in the log */
 	char **taps;
 	size_t ntaps;
 
@@ -428,7 +429,7 @@ static void *exit_thread(void *arg)
 		how = DOM_EXIT_POWEROFF;
 	if (how == DOM_EXIT_CRASHED) {
 		char tail[256];
-		log_tail(p->log_path, 0, tail, sizeof(tail));
+		log_tail(p->log_path, p->log_start, tail, sizeof(tail));
 		log_warn("domain %s: berth-vmm (pid %d) died (%s%s, exit %d): %s", dom->name,
 			 p->pid, reason[0] ? "reason " : "no shutdown event", reason, status, tail);
 	}
@@ -564,7 +565,7 @@ static int write_state(struct vmm_proc *p, struct domain *dom, struct berr *err)
 }
 
 /* Wait until berth-vmm listens on its control socket (or dies, or takes too long). */
-static int wait_for_control(struct vmm_proc *p, off_t log_start, struct berr *err)
+static int wait_for_control(struct vmm_proc *p, struct berr *err)
 {
 	uint64_t deadline = clock_ns() + START_TIMEOUT_NS;
 	int delay_ms = 1;
@@ -579,14 +580,14 @@ static int wait_for_control(struct vmm_proc *p, off_t log_start, struct berr *er
 		}
 		if (wait_pidfd(p->pidfd, delay_ms) == 0) {
 			int status = reap(p);
-			log_tail(p->log_path, log_start, tail, sizeof(tail));
+			log_tail(p->log_path, p->log_start, tail, sizeof(tail));
 			berr_set(err, BERR_INTERNAL,
 				 "berth-vmm exited while starting (status %d): %s", status,
 				 tail[0] ? tail : "no output");
 			return -1;
 		}
 		if (clock_ns() > deadline) {
-			log_tail(p->log_path, log_start, tail, sizeof(tail));
+			log_tail(p->log_path, p->log_start, tail, sizeof(tail));
 			berr_set(err, BERR_INTERNAL,
 				 "berth-vmm did not open its control socket %s in time: %s",
 				 p->ctl_path, tail[0] ? tail : "no output");
@@ -594,6 +595,26 @@ static int wait_for_control(struct vmm_proc *p, off_t log_start, struct berr *er
 		}
 		delay_ms = MIN(delay_ms * 2, 20);
 	}
+}
+
+/* Open the VM's log for appending, mark where this run begins, note the time. */
+static int open_run_log(struct vmm_proc *p, struct berr *err)
+{
+	int fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	char line[128];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (fd < 0) {
+		berr_set(err, BERR_INTERNAL, "opening log %s: %s", p->log_path, strerror(errno));
+		return -1;
+	}
+	gmtime_r(&now, &tm);
+	strftime(line, sizeof(line), "berthd: starting berth-vmm at %FT%TZ\n", &tm);
+	if (write_all(fd, line, strlen(line)) < 0)
+		log_warn("writing %s: %s", p->log_path, strerror(errno));
+	p->log_start = lseek(fd, 0, SEEK_END);
+	return fd;
 }
 
 static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
@@ -605,28 +626,15 @@ static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 	sigset_t all, none;
 	json_t *status;
 	int logfd = -1, e;
-	off_t log_start;
 
 	if (build_argv(d, p, dom->live, &a, err) < 0)
 		goto fail;
 	unlink_socket(p->ctl_path);
 	if (dom->live->serial.type == DOM_CHR_PTY)
 		unlink_socket(p->console_path);
-	logfd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (logfd < 0) {
-		berr_set(err, BERR_INTERNAL, "opening log %s: %s", p->log_path, strerror(errno));
+	logfd = open_run_log(p, err);
+	if (logfd < 0)
 		goto fail;
-	}
-	log_start = lseek(logfd, 0, SEEK_END);
-	{
-		char line[128];
-		time_t now = time(NULL);
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		strftime(line, sizeof(line), "berthd: starting berth-vmm at %FT%TZ\n", &tm);
-		write_all(logfd, line, strlen(line));
-		log_start = lseek(logfd, 0, SEEK_END);
-	}
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -661,7 +669,7 @@ static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 		berr_set(err, BERR_INTERNAL, "reading /proc/%d/stat: %s", p->pid, strerror(errno));
 		goto fail_kill;
 	}
-	if (wait_for_control(p, log_start, err) < 0)
+	if (wait_for_control(p, err) < 0)
 		goto fail_kill;
 	status = monitor_command(p->ctl_path, "query-status", NULL, MONITOR_TIMEOUT_MS, err);
 	if (!status)
@@ -827,6 +835,7 @@ static bool adopt_one(struct berthd *d, const char *state_path, json_t *st)
 	p->ctl_path = xstrdup(json_string_value(json_object_get(st, "control")));
 	p->state_path = xstrdup(state_path);
 	p->log_path = xstrdup(json_string_value(json_object_get(st, "log")) ?: "/dev/null");
+	p->log_start = json_integer_value(json_object_get(st, "log_start"));
 	if (json_string_value(json_object_get(st, "console")))
 		p->console_path = xstrdup(json_string_value(json_object_get(st, "console")));
 	snprintf(p->accel, sizeof(p->accel), "%s",

@@ -21,8 +21,8 @@ import sys
 SKIP = 77
 TIMEOUT = 60
 
-# Per guest: command line, exit status, lines (regexes) stdout must contain,
-# and whether the run ends in a triple fault rather than a summary.
+# Per guest: command line, CPUs, exit status, lines (regexes) stdout must
+# contain, and whether the run ends in a triple fault rather than a summary.
 GUESTS = {
     "basic": {
         "append": "berth-test exit=21",
@@ -62,6 +62,17 @@ GUESTS = {
         "lines": [
             r"^long mode: hello from 64-bit code$",
             r"^back in 32-bit protected mode$",
+        ],
+    },
+    "smp": {
+        "append": "cpus=3",
+        "cpus": 3,
+        "status": 1,
+        "lines": [
+            r"^cpus on the command line: 3$",
+            r"^APs checked in: 2$",
+            r"^PASS: every AP started after INIT/SIPI$",
+            r"^PASS: the APs have APIC IDs 1 to N-1 in CPUID$",
         ],
     },
     "triplefault": {
@@ -140,10 +151,12 @@ def main():
             return SKIP
         cmd = [qemu, "-accel", args.accel, "-kernel", args.guest, "-m", "128M",
                "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-serial", "stdio",
-               "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults"]
+               "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
+               "-smp", str(spec.get("cpus", 1))]
     else:
         cmd = [args.vmm, "--accel", args.accel, "--kernel", args.guest, "--memory", "128M",
-               "--device", "isa-debug-exit", "--serial", "stdio", "--no-reboot"]
+               "--device", "isa-debug-exit", "--serial", "stdio", "--no-reboot",
+               "--cpus", str(spec.get("cpus", 1))]
     if append:
         cmd += ["-append" if args.qemu else "--append", append]
     print("running:", " ".join(cmd))

@@ -75,6 +75,7 @@ struct kvm_vcpu {
 
 static __thread struct kvm_run *kick_run; /* the calling vCPU thread's kvm_run */
 
+/* The VM's and a vCPU's kvm state. */
 static struct kvm_vm *kvm_of(struct vm *vm)
 {
 	return vm->accel_state;
@@ -383,6 +384,7 @@ static int kvm_vcpu_set_cpuid(struct vcpu *cpu)
 {
 	struct kvm_vm *k = kvm_of(cpu->vm);
 	unsigned id = cpu->id, n = cpu->vm->ncpus, bits = id_bits(n);
+	unsigned span = 1u << bits; /* APIC IDs a package of n cores spans */
 	size_t sz = sizeof(*k->cpuid) + k->cpuid->nent * sizeof(k->cpuid->entries[0]);
 	struct kvm_cpuid2 *c = xmalloc(sz);
 	int ret = 0;
@@ -393,17 +395,19 @@ static int kvm_vcpu_set_cpuid(struct vcpu *cpu)
 
 		switch (e->function) {
 		case 1:
-			e->ebx = (e->ebx & 0xffff) | (id << 24) | (MIN(n, 255u) << 16);
+			e->ebx = (e->ebx & 0xffff) | (id << 24) | (span << 16);
 			if (n > 1)
 				e->edx |= 1u << 28; /* HTT: the count above is valid */
+			else
+				e->edx &= ~(1u << 28);
 			break;
 		case 4:
 			if ((e->eax & 0x1f) == 0) /* no cache at this index */
 				break;
 			e->eax &= 0x3fff;
-			e->eax |= (n - 1) << 26;      /* cores per package */
+			e->eax |= (span - 1) << 26;   /* core IDs in the package */
 			if (((e->eax >> 5) & 7) >= 3) /* the L3 is shared by all cores */
-				e->eax |= (n - 1) << 14;
+				e->eax |= (span - 1) << 14;
 			break;
 		case 0xb:
 		case 0x1f:
@@ -440,6 +444,7 @@ static int kvm_vcpu_set_cpuid(struct vcpu *cpu)
 	return ret;
 }
 
+/* Is index in KVM's list of MSRs it saves or emulates? */
 static bool kvm_msr_supported(const struct kvm_vm *k, uint32_t index)
 {
 	for (unsigned i = 0; i < k->msrs->nmsrs; i++)
@@ -542,6 +547,7 @@ err:
 	return -1;
 }
 
+/* A segment register in KVM's layout (the same unpacked fields as ours). */
 static void seg_to_kvm(struct kvm_segment *k, const struct x86_segment *s)
 {
 	*k = (struct kvm_segment){
@@ -694,16 +700,26 @@ static void kvm_exit_internal_error(struct vcpu *cpu, struct kvm_run *run)
 	    [KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON] = "saw an unexpected exit reason",
 	};
 	uint32_t sub = run->internal.suberror;
-	char where[96], data[160] = "";
-	size_t off = 0;
+	char where[96], detail[192];
+	size_t off;
 
 	kvm_vcpu_where(cpu, where, sizeof(where));
-	for (uint32_t i = 0; i < MIN(run->internal.ndata, 8u) && off < sizeof(data); i++)
-		off += snprintf(data + off, sizeof(data) - off, " %#llx",
-				(unsigned long long)run->internal.data[i]);
-	log_error("kvm: vCPU %d %s: KVM %s (internal error %u, data:%s)", cpu->id, where,
-		  sub < ARRAY_SIZE(what) && what[sub] ? what[sub] : "failed", sub,
-		  off ? data : " none");
+	if (sub == KVM_INTERNAL_ERROR_EMULATION && run->emulation_failure.ndata >= 3 &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		unsigned n = MIN(run->emulation_failure.insn_size, 15u);
+
+		off = snprintf(detail, sizeof(detail), "instruction bytes:");
+		for (unsigned i = 0; i < n; i++)
+			off += snprintf(detail + off, sizeof(detail) - off, " %02x",
+					run->emulation_failure.insn_bytes[i]);
+	} else {
+		off = snprintf(detail, sizeof(detail), "data:");
+		for (uint32_t i = 0; i < MIN(run->internal.ndata, 8u); i++)
+			off += snprintf(detail + off, sizeof(detail) - off, " %#llx",
+					(unsigned long long)run->internal.data[i]);
+	}
+	log_error("kvm: vCPU %d %s: KVM %s (internal error %u; %s)", cpu->id, where,
+		  sub < ARRAY_SIZE(what) && what[sub] ? what[sub] : "failed", sub, detail);
 	vm_request_stop(cpu->vm, VM_STOP_ERROR, 1);
 }
 

@@ -4,7 +4,8 @@
  * control blocks, PM timer, GPE0, SCI, reset register), FACS, MADT (a LAPIC
  * per vCPU, the IOAPIC, ISA overrides, LINT1 NMI), MCFG (ECAM), and a DSDT
  * built with the AML emitter: the PCI0 host bridge with its resources and
- * interrupt routing, motherboard resources, and \_S5.
+ * interrupt routing, the ISA devices (COM1, RTC, keyboard controller),
+ * motherboard resources, and \_S5.
  *
  * Power button: the fixed-feature model (FADT PWR_BUTTON flag clear), i.e.
  * PWRBTN_STS/PWRBTN_EN (bit 8) in the PM1 event block raise the SCI.
@@ -121,7 +122,29 @@ static void put_gas_io(uint8_t *p, uint16_t port, uint8_t bits, uint8_t access)
 	put_le64(p + 4, port);
 }
 
-/* The DSDT body after its header: \_SB.PCI0, \_SB.MRES and \_S5. */
+/* An ISA device under \_SB: its ID, one or two I/O ranges and an IRQ. */
+static void isa_device(struct aml *a, const char *name, const char *hid, uint16_t io,
+		       uint8_t io_len, uint16_t io2, uint8_t io2_len, unsigned irq)
+{
+	struct aml_mark dev, buf;
+
+	dev = aml_device(a, name);
+	aml_name_decl(a, "_HID");
+	aml_eisaid(a, hid);
+	aml_name_decl(a, "_UID");
+	aml_int(a, 0);
+	aml_name_decl(a, "_CRS");
+	buf = aml_buffer(a);
+	aml_res_io(a, io, io_len);
+	if (io2_len)
+		aml_res_io(a, io2, io2_len);
+	aml_res_irq(a, irq);
+	aml_res_end(a);
+	aml_close(a, buf);
+	aml_close(a, dev);
+}
+
+/* The DSDT body after its header: \_SB (PCI0, ISA devices, MRES) and \_S5. */
 static void build_dsdt(struct aml *a)
 {
 	struct aml_mark sb, dev, pkg, buf, entry;
@@ -164,6 +187,11 @@ static void build_dsdt(struct aml *a)
 	}
 	aml_close(a, pkg);
 	aml_close(a, dev);
+
+	/* The ISA devices of the machine, so the OS binds them by their ACPI IDs. */
+	isa_device(a, "COM1", "PNP0501", PC_COM1_PORT, 8, 0, 0, PC_COM1_IRQ);
+	isa_device(a, "RTC", "PNP0B00", PC_RTC_PORT, 2, 0, 0, PC_RTC_IRQ);
+	isa_device(a, "KBD", "PNP0303", PC_I8042_DATA, 1, PC_I8042_CMD, 1, PC_I8042_KBD_IRQ);
 
 	/* Motherboard resources: ECAM and the ACPI PM block, so the OS keeps off them. */
 	dev = aml_device(a, "MRES");

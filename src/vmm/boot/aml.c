@@ -279,6 +279,13 @@ void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len)
 	le(a, len, 4);
 }
 
+/* IRQ descriptor without the flags byte: a 16-bit mask of ISA IRQs. */
+void aml_res_irq(struct aml *a, unsigned irq)
+{
+	aml_byte(a, 0x22);
+	le(a, 1u << (irq & 15), 2);
+}
+
 void aml_res_end(struct aml *a)
 {
 	aml_byte(a, 0x79);

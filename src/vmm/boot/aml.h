@@ -49,6 +49,8 @@ void aml_res_word(struct aml *a, enum aml_space space, uint16_t min, uint16_t ma
 void aml_res_dword_mem(struct aml *a, uint32_t min, uint32_t max);
 void aml_res_io(struct aml *a, uint16_t base, uint8_t len);
 void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len);
+/* IRQNoFlags: one ISA IRQ (edge, active high). */
+void aml_res_irq(struct aml *a, unsigned irq);
 void aml_res_end(struct aml *a);
 
 #endif

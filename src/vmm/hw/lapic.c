@@ -447,7 +447,8 @@ static uint64_t pick_lowest(struct vm *vm, uint64_t set)
 		if (!(set & (1ULL << i)) || !a)
 			continue;
 		pthread_mutex_lock(&a->lock);
-		prio = apr(a) & 0xf0;
+		/* A software-disabled APIC would drop it: any enabled one ranks first. */
+		prio = (apr(a) & 0xf0) | (sw_enabled(a) ? 0 : 0x100);
 		pthread_mutex_unlock(&a->lock);
 		if (prio < best_prio) {
 			best_prio = prio;

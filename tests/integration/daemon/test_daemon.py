@@ -430,6 +430,17 @@ def case_readopt(args, tmp):
         os.kill(pids["c"], signal.SIGKILL)
         wait_for(lambda: d.pid_now("c") not in (None, pids["c"]), "crashed VM restarted")
         check(d.state_of("c") == "running", "c running again")
+        # on_crash preserve: the domain stays crashed until destroyed
+        d.run("define", write_xml(tmp, "p", args.idle, on_crash="preserve"))
+        d.run("start", "p")
+        os.kill(d.pid("p"), signal.SIGKILL)
+        wait_for(lambda: d.state_of("p") == "crashed", "preserved crash")
+        check(vmm_pids(tmp, "p") == [], "nothing runs for a preserved crash")
+        d.run("destroy", "p")
+        check(d.run("domstate", "p", "--reason").stdout.strip() == "shut off (destroyed)",
+              "destroy clears a preserved crash")
+        d.run("start", "p")
+        d.run("destroy", "p")
         # a VM that dies while berthd is away is found crashed by the next one
         d.stop(signal.SIGKILL)
         for p in vmm_pids(tmp, "c"):

@@ -25,11 +25,11 @@
 #include "vmm/accel/kvm.h"
 #include "vmm/vm.h"
 
-#define CODE_ADDR  0x100000
-#define DATA_ADDR  0x101000
-#define MMIO_ADDR  0xd0000000ULL
-#define STACK_TOP  0x90000
-#define RAM_SIZE   (4 * MiB)
+#define CODE_ADDR     0x100000
+#define DATA_ADDR     0x101000
+#define MMIO_ADDR     0xd0000000ULL
+#define STACK_TOP     0x90000
+#define RAM_SIZE      (4 * MiB)
 #define RUN_TIMEOUT_S 20
 
 /* What the fake devices saw. */
@@ -178,9 +178,8 @@ static void *vcpu_thread(void *arg)
 static void vm_start(struct fixture *f)
 {
 	for (int i = 0; i < f->vm.ncpus; i++)
-		assert_int_equal(pthread_create(&f->vm.vcpus[i]->thread, NULL, vcpu_thread,
-						f->vm.vcpus[i]),
-				 0);
+		assert_int_equal(
+		    pthread_create(&f->vm.vcpus[i]->thread, NULL, vcpu_thread, f->vm.vcpus[i]), 0);
 }
 
 /* Join every vCPU thread; fail the test if they outlive RUN_TIMEOUT_S. */
@@ -230,28 +229,28 @@ static void vm_free(struct fixture *f)
 static void test_port_io(void **state)
 {
 	static const uint8_t code[] = {
-		0xba, 0xf8, 0x03, 0x00, 0x00, /* mov edx, 0x3f8 */
-		0xb0, 0x68,                   /* mov al, 'h' */
-		0xee,                         /* out dx, al */
-		0xbe, 0x00, 0x10, 0x10, 0x00, /* mov esi, 0x101000 */
-		0xb9, 0x03, 0x00, 0x00, 0x00, /* mov ecx, 3 */
-		0xfc,                         /* cld */
-		0xf3, 0x6e,                   /* rep outsb */
-		0x66, 0xba, 0x10, 0x05,       /* mov dx, 0x510 */
-		0xed,                         /* in eax, dx */
-		0x66, 0xba, 0x11, 0x05,       /* mov dx, 0x511 */
-		0xef,                         /* out dx, eax */
-		0x66, 0xba, 0x10, 0x05,       /* mov dx, 0x510 */
-		0xbf, 0x00, 0x11, 0x10, 0x00, /* mov edi, 0x101100 */
-		0xb9, 0x02, 0x00, 0x00, 0x00, /* mov ecx, 2 */
-		0xf3, 0x66, 0x6d,             /* rep insw */
-		0xa1, 0x00, 0x11, 0x10, 0x00, /* mov eax, [0x101100] */
-		0x66, 0xba, 0x11, 0x05,       /* mov dx, 0x511 */
-		0xef,                         /* out dx, eax */
-		0x66, 0xba, 0xf4, 0x00,       /* mov dx, 0xf4 */
-		0xb0, 0x2a,                   /* mov al, 42 */
-		0xee,                         /* out dx, al */
-		0xf4,                         /* hlt */
+	    0xba, 0xf8, 0x03, 0x00, 0x00, /* mov edx, 0x3f8 */
+	    0xb0, 0x68,			  /* mov al, 'h' */
+	    0xee,			  /* out dx, al */
+	    0xbe, 0x00, 0x10, 0x10, 0x00, /* mov esi, 0x101000 */
+	    0xb9, 0x03, 0x00, 0x00, 0x00, /* mov ecx, 3 */
+	    0xfc,			  /* cld */
+	    0xf3, 0x6e,			  /* rep outsb */
+	    0x66, 0xba, 0x10, 0x05,	  /* mov dx, 0x510 */
+	    0xed,			  /* in eax, dx */
+	    0x66, 0xba, 0x11, 0x05,	  /* mov dx, 0x511 */
+	    0xef,			  /* out dx, eax */
+	    0x66, 0xba, 0x10, 0x05,	  /* mov dx, 0x510 */
+	    0xbf, 0x00, 0x11, 0x10, 0x00, /* mov edi, 0x101100 */
+	    0xb9, 0x02, 0x00, 0x00, 0x00, /* mov ecx, 2 */
+	    0xf3, 0x66, 0x6d,		  /* rep insw */
+	    0xa1, 0x00, 0x11, 0x10, 0x00, /* mov eax, [0x101100] */
+	    0x66, 0xba, 0x11, 0x05,	  /* mov dx, 0x511 */
+	    0xef,			  /* out dx, eax */
+	    0x66, 0xba, 0xf4, 0x00,	  /* mov dx, 0xf4 */
+	    0xb0, 0x2a,			  /* mov al, 42 */
+	    0xee,			  /* out dx, al */
+	    0xf4,			  /* hlt */
 	};
 	struct fixture *f = vm_create(1, code, sizeof(code));
 
@@ -274,14 +273,15 @@ static void test_port_io(void **state)
 static void test_mmio(void **state)
 {
 	static const uint8_t code[] = {
-		0xc7, 0x05, 0x00, 0x00, 0x00, 0xd0, 0x78, 0x56, 0x34, 0x12, /* mov [0xd0000000], 0x12345678 */
-		0xa1, 0x04, 0x00, 0x00, 0xd0, /* mov eax, [0xd0000004] */
-		0x66, 0xba, 0x11, 0x05,       /* mov dx, 0x511 */
-		0xef,                         /* out dx, eax */
-		0x66, 0xba, 0xf4, 0x00,       /* mov dx, 0xf4 */
-		0xb0, 0x01,                   /* mov al, 1 */
-		0xee,                         /* out dx, al */
-		0xf4,                         /* hlt */
+	    0xc7, 0x05, 0x00, 0x00, 0x00,
+	    0xd0, 0x78, 0x56, 0x34, 0x12, /* mov [0xd0000000], 0x12345678 */
+	    0xa1, 0x04, 0x00, 0x00, 0xd0, /* mov eax, [0xd0000004] */
+	    0x66, 0xba, 0x11, 0x05,	  /* mov dx, 0x511 */
+	    0xef,			  /* out dx, eax */
+	    0x66, 0xba, 0xf4, 0x00,	  /* mov dx, 0xf4 */
+	    0xb0, 0x01,			  /* mov al, 1 */
+	    0xee,			  /* out dx, al */
+	    0xf4,			  /* hlt */
 	};
 	struct fixture *f = vm_create(1, code, sizeof(code));
 
@@ -302,10 +302,10 @@ static void test_mmio(void **state)
 static void test_triple_fault(void **state)
 {
 	static const uint8_t code[] = {
-		0x0f, 0x01, 0x1d, 0x00, 0x10, 0x10, 0x00, /* lidt [0x101000] (limit 0) */
-		0x0f, 0x0b,                               /* ud2 */
-		0x66, 0xba, 0xf4, 0x00,                   /* mov dx, 0xf4 (not reached) */
-		0xee,                                     /* out dx, al */
+	    0x0f, 0x01, 0x1d, 0x00, 0x10, 0x10, 0x00, /* lidt [0x101000] (limit 0) */
+	    0x0f, 0x0b,				      /* ud2 */
+	    0x66, 0xba, 0xf4, 0x00,		      /* mov dx, 0xf4 (not reached) */
+	    0xee,				      /* out dx, al */
 	};
 	struct fixture *f = vm_create(1, code, sizeof(code));
 
@@ -347,26 +347,28 @@ static void test_kick_pause_stop(void **state)
 static void run_irq_line(unsigned gsi)
 {
 	static const uint8_t code[0x109] = {
-		0xb0, 0xff,                               /* mov al, 0xff */
-		0xe6, 0x21,                               /* out 0x21, al: mask the PICs, */
-		0xe6, 0xa1,                               /* out 0xa1, al: unprogrammed */
-		0x0f, 0x01, 0x1d, 0x00, 0x12, 0x10, 0x00, /* lidt [0x101200] */
-		0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, /* APIC SVR = 0x1ff */
-		0xa1, 0x00, 0x13, 0x10, 0x00,             /* mov eax, [0x101300] */
-		0xd1, 0xe0,                               /* shl eax, 1 */
-		0x83, 0xc0, 0x10,                         /* add eax, 0x10 */
-		0xa3, 0x00, 0x00, 0xc0, 0xfe,             /* IOREGSEL = redirection low */
-		0xc7, 0x05, 0x10, 0x00, 0xc0, 0xfe, 0x31, 0x00, 0x00, 0x00, /* IOWIN = 0x31 */
-		0x66, 0xba, 0x13, 0x05,                   /* mov dx, 0x513 */
-		0xee,                                     /* out dx, al: ready */
-		0xfb,                                     /* sti */
-		0xf4,                                     /* 1: hlt */
-		0xeb, 0xfd,                               /* jmp 1b */
-		[0x100] = 0x66, 0xba, 0xf4, 0x00,         /* handler: mov dx, 0xf4 */
-		0xb0, 0x31,                               /* mov al, 0x31 */
-		0xee,                                     /* out dx, al */
-		0xfa,                                     /* cli */
-		0xf4,                                     /* hlt */
+	    0xb0,	    0xff,				/* mov al, 0xff */
+	    0xe6,	    0x21,				/* out 0x21, al: mask the PICs, */
+	    0xe6,	    0xa1,				/* out 0xa1, al: unprogrammed */
+	    0x0f,	    0x01, 0x1d, 0x00, 0x12, 0x10, 0x00, /* lidt [0x101200] */
+	    0xc7,	    0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff,
+	    0x01,	    0x00, 0x00,		    /* APIC SVR = 0x1ff */
+	    0xa1,	    0x00, 0x13, 0x10, 0x00, /* mov eax, [0x101300] */
+	    0xd1,	    0xe0,		    /* shl eax, 1 */
+	    0x83,	    0xc0, 0x10,		    /* add eax, 0x10 */
+	    0xa3,	    0x00, 0x00, 0xc0, 0xfe, /* IOREGSEL = redirection low */
+	    0xc7,	    0x05, 0x10, 0x00, 0xc0, 0xfe, 0x31,
+	    0x00,	    0x00, 0x00,	      /* IOWIN = 0x31 */
+	    0x66,	    0xba, 0x13, 0x05, /* mov dx, 0x513 */
+	    0xee,			      /* out dx, al: ready */
+	    0xfb,			      /* sti */
+	    0xf4,			      /* 1: hlt */
+	    0xeb,	    0xfd,	      /* jmp 1b */
+	    [0x100] = 0x66, 0xba, 0xf4, 0x00, /* handler: mov dx, 0xf4 */
+	    0xb0,	    0x31,	      /* mov al, 0x31 */
+	    0xee,			      /* out dx, al */
+	    0xfa,			      /* cli */
+	    0xf4,			      /* hlt */
 	};
 	struct fixture *f = vm_create(1, code, sizeof(code));
 	uint8_t *ram;
@@ -413,31 +415,70 @@ static void test_irq_line_gsi2(void **state)
 	run_irq_line(2);
 }
 
+/* Does /proc/cpuinfo list VT-x or AMD-V? */
+static bool host_has_hw_virt(void)
+{
+	char line[4096];
+	bool hw = false;
+	FILE *cpuinfo = fopen("/proc/cpuinfo", "r");
+
+	assert_non_null(cpuinfo);
+	while (fgets(line, sizeof(line), cpuinfo))
+		if (!strncmp(line, "flags", 5) && (strstr(line, " vmx") || strstr(line, " svm")))
+			hw = true;
+	fclose(cpuinfo);
+	return hw;
+}
+
+/*
+ * An instruction KVM cannot handle ends the run with an error stop. Only a
+ * KVM without VT-x/AMD-V (PVM) fails on one we can name: int3 in protected
+ * mode goes through its emulator, which cannot execute it.
+ */
+static void test_internal_error(void **state)
+{
+	static const uint8_t code[] = {0xcc, 0xf4}; /* int3; hlt */
+	struct fixture *f;
+
+	(void)state;
+	if (!access("/dev/kvm", F_OK) && host_has_hw_virt()) {
+		print_message("hardware-backed KVM runs int3: nothing to provoke\n");
+		skip();
+	}
+	f = vm_create(1, code, sizeof(code));
+	KVM_OR_SKIP(f);
+	vm_start(f);
+	vm_join(f, -1);
+	assert_int_equal(atomic_load(&f->vm.stop_reason), VM_STOP_ERROR);
+	assert_int_equal(atomic_load(&f->vm.exit_status), 1);
+	vm_free(f);
+}
+
 /* The BSP wakes the AP with INIT and SIPI (vector 8: real mode at 0800:0000). */
 static void test_init_sipi(void **state)
 {
 	static const uint8_t bsp[] = {
-		0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, /* SVR = 0x1ff */
-		0xc7, 0x05, 0x10, 0x03, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x01, /* ICR high: APIC 1 */
-		0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x00, 0x45, 0x00, 0x00, /* ICR: INIT */
-		0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x08, 0x46, 0x00, 0x00, /* ICR: SIPI 8 */
-		0x80, 0x3d, 0x00, 0x90, 0x00, 0x00, 0x41, /* 1: cmp byte [0x9000], 'A' */
-		0x75, 0xf7,                               /* jne 1b */
-		0x66, 0xba, 0xf4, 0x00,                   /* mov dx, 0xf4 */
-		0xb0, 0x07,                               /* mov al, 7 */
-		0xee,                                     /* out dx, al */
-		0xf4,                                     /* hlt */
+	    0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, /* SVR = 0x1ff */
+	    0xc7, 0x05, 0x10, 0x03, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x01, /* ICR high: APIC 1 */
+	    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x00, 0x45, 0x00, 0x00, /* ICR: INIT */
+	    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x08, 0x46, 0x00, 0x00, /* ICR: SIPI 8 */
+	    0x80, 0x3d, 0x00, 0x90, 0x00, 0x00, 0x41, /* 1: cmp byte [0x9000], 'A' */
+	    0x75, 0xf7,				      /* jne 1b */
+	    0x66, 0xba, 0xf4, 0x00,		      /* mov dx, 0xf4 */
+	    0xb0, 0x07,				      /* mov al, 7 */
+	    0xee,				      /* out dx, al */
+	    0xf4,				      /* hlt */
 	};
 	static const uint8_t ap[] = {
-		0x31, 0xc0,                   /* xor ax, ax */
-		0x8e, 0xd8,                   /* mov ds, ax */
-		0xc6, 0x06, 0x00, 0x90, 0x41, /* mov byte [0x9000], 'A' */
-		0xba, 0x12, 0x05,             /* mov dx, 0x512 */
-		0xb0, 0x41,                   /* mov al, 'A' */
-		0xee,                         /* out dx, al */
-		0xfa,                         /* cli */
-		0xf4,                         /* hlt */
-		0xeb, 0xfc,                   /* jmp to hlt */
+	    0x31, 0xc0,			  /* xor ax, ax */
+	    0x8e, 0xd8,			  /* mov ds, ax */
+	    0xc6, 0x06, 0x00, 0x90, 0x41, /* mov byte [0x9000], 'A' */
+	    0xba, 0x12, 0x05,		  /* mov dx, 0x512 */
+	    0xb0, 0x41,			  /* mov al, 'A' */
+	    0xee,			  /* out dx, al */
+	    0xfa,			  /* cli */
+	    0xf4,			  /* hlt */
+	    0xeb, 0xfc,			  /* jmp to hlt */
 	};
 	struct fixture *f = vm_create(2, bsp, sizeof(bsp));
 
@@ -454,28 +495,18 @@ static void test_init_sipi(void **state)
 /* can_run_linux is true exactly when the host CPU has VT-x or AMD-V. */
 static void test_can_run_linux(void **state)
 {
-	char why[256] = "", line[4096];
-	bool hw = false, ok;
-	FILE *cpuinfo = fopen("/proc/cpuinfo", "r");
+	char why[256] = "";
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	bool ok = kvm_accel_ops.can_run_linux(why, sizeof(why));
 
 	(void)state;
 	if (fd < 0) {
-		ok = kvm_accel_ops.can_run_linux(why, sizeof(why));
 		assert_false(ok);
 		assert_non_null(strstr(why, "/dev/kvm"));
-		if (cpuinfo)
-			fclose(cpuinfo);
 		return;
 	}
 	close(fd);
-	assert_non_null(cpuinfo);
-	while (fgets(line, sizeof(line), cpuinfo))
-		if (!strncmp(line, "flags", 5) && (strstr(line, " vmx") || strstr(line, " svm")))
-			hw = true;
-	fclose(cpuinfo);
-	ok = kvm_accel_ops.can_run_linux(why, sizeof(why));
-	assert_int_equal(ok, hw);
+	assert_int_equal(ok, host_has_hw_virt());
 	if (!ok) {
 		assert_non_null(strstr(why, "VT-x"));
 		assert_null(strchr(why, '\n'));
@@ -485,14 +516,11 @@ static void test_can_run_linux(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_can_run_linux),
-		cmocka_unit_test(test_port_io),
-		cmocka_unit_test(test_mmio),
-		cmocka_unit_test(test_triple_fault),
-		cmocka_unit_test(test_kick_pause_stop),
-		cmocka_unit_test(test_irq_line_gsi4),
-		cmocka_unit_test(test_irq_line_gsi2),
-		cmocka_unit_test(test_init_sipi),
+	    cmocka_unit_test(test_can_run_linux),  cmocka_unit_test(test_port_io),
+	    cmocka_unit_test(test_mmio),	   cmocka_unit_test(test_triple_fault),
+	    cmocka_unit_test(test_internal_error), cmocka_unit_test(test_kick_pause_stop),
+	    cmocka_unit_test(test_irq_line_gsi4),  cmocka_unit_test(test_irq_line_gsi2),
+	    cmocka_unit_test(test_init_sipi),
 	};
 
 	log_init("test_kvm", NULL);

@@ -386,7 +386,9 @@ static void test_iasl_disassembles(void **state)
 	if (acpiexec && *acpiexec) {
 		snprintf(cmd, sizeof(cmd),
 			 "cd %s && '%s' -b 'evaluate \\_S5; evaluate \\_SB.PCI0._PRT; "
-			 "evaluate \\_SB.PCI0._CRS; evaluate \\_SB.MRES._CRS' "
+			 "evaluate \\_SB.PCI0._CRS; evaluate \\_SB.MRES._CRS; "
+			 "evaluate \\_SB.COM1._CRS; evaluate \\_SB.RTC._CRS; "
+			 "evaluate \\_SB.KBD._CRS' "
 			 "dsdt.dat facp.dat apic.dat mcfg.dat 2>&1",
 			 dir, acpiexec);
 		run(cmd, out, sizeof(out));

@@ -137,6 +137,9 @@ static void test_resources(void **state)
 	       0xdf, 0, 0, 0, 0, 0, 0, 0, 0x20);
 	aml_res_mem32_fixed(&a, 0xe0000000, 0x10000000);
 	EXPECT(&a, 0x86, 0x09, 0x00, 0x01, 0, 0, 0, 0xe0, 0, 0, 0, 0x10);
+	aml_res_irq(&a, 4);
+	aml_res_irq(&a, 12);
+	EXPECT(&a, 0x22, 0x10, 0x00, 0x22, 0x00, 0x10);
 }
 
 int main(void)

@@ -199,6 +199,11 @@ static void test_lowest_priority_delivers_to_one(void **state)
 	assert_int_equal(lapic_deliver(&t->vm, 0x07, true, APIC_DM_LOWEST, 0x51, false), 1);
 	assert_true(apic_bit(l[1], IRR, 0x51));
 	assert_false(apic_bit(l[0], IRR, 0x51) || apic_bit(l[2], IRR, 0x51));
+	/* A software-disabled APIC is passed over. */
+	apic_write(l[1], SVR, 0xff);
+	assert_int_equal(lapic_deliver(&t->vm, 0x07, true, APIC_DM_LOWEST, 0x52, false), 1);
+	assert_true(apic_bit(l[0], IRR, 0x52));
+	apic_enable(l[1]);
 	/* Equal priorities: still exactly one target each time. */
 	for (int i = 0; i < 3; i++)
 		apic_write(l[i], TPR, 0);

@@ -1090,7 +1090,8 @@ void x86_step(struct x86_cpu *cpu)
 		else
 			count = cpu->gpr[X86_RCX] & 0xff;
 		if ((count & (os == 8 ? 63 : 31)) == 0) {
-			(void)rm_read(cpu, &d, size);
+			/* No flags change, but a 32-bit register is still zero-extended. */
+			rm_write(cpu, &d, rm_read(cpu, &d, size), size);
 			break;
 		}
 		rmw(cpu, &d, RMW_SHIFT, d.reg & 7, count, size, false);
