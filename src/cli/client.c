@@ -38,6 +38,7 @@ static char *instance_socket(bool system, bool read_only)
 	return s;
 }
 
+/* The socket path a connection URI names. */
 static char *resolve_uri(const char *uri, bool read_only)
 {
 	const char *q;
@@ -69,6 +70,7 @@ static char *resolve_uri(const char *uri, bool read_only)
 	return instance_socket(system, read_only);
 }
 
+/* A client for the daemon a URI names (no connection yet). */
 struct client *client_open(const char *uri, bool read_only)
 {
 	struct client *c = xcalloc(1, sizeof(*c));
@@ -77,6 +79,7 @@ struct client *client_open(const char *uri, bool read_only)
 	return c;
 }
 
+/* Free a client. */
 void client_close(struct client *c)
 {
 	if (!c)
@@ -85,6 +88,7 @@ void client_close(struct client *c)
 	free(c);
 }
 
+/* The socket path in use. */
 const char *client_socket(const struct client *c)
 {
 	return c->socket;
@@ -181,6 +185,7 @@ static int parse_response(char *raw, size_t len, struct response *resp)
 	return 0;
 }
 
+/* One HTTP/1.1 request on a new connection; the answer in *resp. */
 int client_request(struct client *c, const char *method, const char *path, const char *body,
 		   size_t len, const char *content_type, struct response *resp)
 {
@@ -223,12 +228,14 @@ out:
 	return ret;
 }
 
+/* Free an answer's body. */
 void response_free(struct response *resp)
 {
 	free(resp->body);
 	resp->body = NULL;
 }
 
+/* A JSON request; prints berthd's error message on failure. */
 json_t *client_call(struct client *c, const char *method, const char *path, json_t *body)
 {
 	struct response r;
@@ -254,6 +261,7 @@ out:
 	return j;
 }
 
+/* Percent-encode a path component. */
 char *client_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";

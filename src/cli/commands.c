@@ -78,6 +78,7 @@ static char *dom_path(const char *dom, const char *fmt, ...)
 	return path;
 }
 
+/* GET domains/NAME. */
 static json_t *dom_get(struct client *c, const char *dom)
 {
 	char *path = dom_path(dom, "");
@@ -87,6 +88,7 @@ static json_t *dom_get(struct client *c, const char *dom)
 	return j;
 }
 
+/* A table with its header row. */
 void table_init(struct table *t, size_t ncols, const char *const *headers)
 {
 	t->ncols = ncols;
@@ -96,6 +98,7 @@ void table_init(struct table *t, size_t ncols, const char *const *headers)
 		t->cells[i] = xstrdup(headers[i]);
 }
 
+/* Add a row (NULL cells print as -). */
 void table_add(struct table *t, const char *const *row)
 {
 	t->nrows++;
@@ -134,6 +137,7 @@ void table_print(struct table *t)
 	free(t->cells);
 }
 
+/* berth list [--all] [--inactive] [--name] [--uuid] */
 int cmd_list(struct client *c, int argc, char **argv)
 {
 	bool all = false, inactive = false, names = false, uuids = false;
@@ -178,6 +182,7 @@ int cmd_list(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* POST the XML; print warnings; the name defined, or NULL. */
 char *define_xml(struct client *c, const char *xml, size_t len, bool transient)
 {
 	struct response r;
@@ -205,6 +210,7 @@ char *define_xml(struct client *c, const char *xml, size_t len, bool transient)
 	return name;
 }
 
+/* A file's contents, or NULL after saying why. */
 static char *read_xml_file(const char *file, size_t *len)
 {
 	char *xml = read_file(file, len);
@@ -214,6 +220,7 @@ static char *read_xml_file(const char *file, size_t *len)
 	return xml;
 }
 
+/* berth define FILE */
 int cmd_define(struct client *c, int argc, char **argv)
 {
 	const char *file;
@@ -233,6 +240,7 @@ int cmd_define(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* berth create FILE [--console] */
 int cmd_create(struct client *c, int argc, char **argv)
 {
 	bool console = false;
@@ -280,6 +288,7 @@ static int simple_action(struct client *c, int argc, char **argv, const char *ac
 	return 0;
 }
 
+/* berth undefine DOMAIN */
 int cmd_undefine(struct client *c, int argc, char **argv)
 {
 	const char *dom;
@@ -298,6 +307,7 @@ int cmd_undefine(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* berth start DOMAIN [--console] */
 int cmd_start(struct client *c, int argc, char **argv)
 {
 	bool console = false;
@@ -322,36 +332,43 @@ int cmd_start(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* berth shutdown DOMAIN */
 int cmd_shutdown(struct client *c, int argc, char **argv)
 {
 	return simple_action(c, argc, argv, "shutdown", "Domain '%s' is being shutdown");
 }
 
+/* berth destroy DOMAIN */
 int cmd_destroy(struct client *c, int argc, char **argv)
 {
 	return simple_action(c, argc, argv, "destroy", "Domain '%s' destroyed");
 }
 
+/* berth reboot DOMAIN */
 int cmd_reboot(struct client *c, int argc, char **argv)
 {
 	return simple_action(c, argc, argv, "reboot", "Domain '%s' is being rebooted");
 }
 
+/* berth reset DOMAIN */
 int cmd_reset(struct client *c, int argc, char **argv)
 {
 	return simple_action(c, argc, argv, "reset", "Domain '%s' was reset");
 }
 
+/* berth suspend DOMAIN */
 int cmd_suspend(struct client *c, int argc, char **argv)
 {
 	return simple_action(c, argc, argv, "suspend", "Domain '%s' suspended");
 }
 
+/* berth resume DOMAIN */
 int cmd_resume(struct client *c, int argc, char **argv)
 {
 	return simple_action(c, argc, argv, "resume", "Domain '%s' resumed");
 }
 
+/* berth autostart DOMAIN [--disable] */
 int cmd_autostart(struct client *c, int argc, char **argv)
 {
 	bool disable = false;
@@ -382,6 +399,7 @@ static const char *str(json_t *o, const char *key)
 	return s ? s : "-";
 }
 
+/* berth dominfo DOMAIN (virsh's layout) */
 int cmd_dominfo(struct client *c, int argc, char **argv)
 {
 	const char *dom;
@@ -423,6 +441,7 @@ int cmd_dominfo(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* berth domstate DOMAIN [--reason] */
 int cmd_domstate(struct client *c, int argc, char **argv)
 {
 	bool reason = false;
@@ -442,6 +461,7 @@ int cmd_domstate(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* berth dumpxml DOMAIN [--inactive] */
 int cmd_dumpxml(struct client *c, int argc, char **argv)
 {
 	bool inactive = false;
@@ -471,6 +491,7 @@ int cmd_dumpxml(struct client *c, int argc, char **argv)
 	return ret;
 }
 
+/* berth domblklist DOMAIN [--details] */
 int cmd_domblklist(struct client *c, int argc, char **argv)
 {
 	bool details = false;
@@ -501,6 +522,7 @@ int cmd_domblklist(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* berth domiflist DOMAIN */
 int cmd_domiflist(struct client *c, int argc, char **argv)
 {
 	const char *dom;
@@ -521,6 +543,7 @@ int cmd_domiflist(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* berth console DOMAIN */
 int cmd_console(struct client *c, int argc, char **argv)
 {
 	const char *dom;
@@ -530,11 +553,13 @@ int cmd_console(struct client *c, int argc, char **argv)
 	return console_attach(c, dom);
 }
 
+/* An integer member (0 when absent). */
 static long long ival(json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));
 }
 
+/* berth nodeinfo (virsh's lines, plus the reserve and what VMs hold) */
 int cmd_nodeinfo(struct client *c, int argc, char **argv)
 {
 	json_t *j;
@@ -558,6 +583,7 @@ int cmd_nodeinfo(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* berth version */
 int cmd_version(struct client *c, int argc, char **argv)
 {
 	json_t *j;

@@ -76,6 +76,7 @@ static void relay(int sock)
 	}
 }
 
+/* Attach the terminal to a domain's serial console. */
 int console_attach(struct client *c, const char *domain)
 {
 	char *esc = client_escape(domain), *path;

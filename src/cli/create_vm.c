@@ -21,6 +21,7 @@ struct xml_out {
 
 static void out(struct xml_out *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Append formatted text. */
 static void out(struct xml_out *x, const char *fmt, ...)
 {
 	va_list ap;
@@ -175,6 +176,7 @@ done:
 	return ret;
 }
 
+/* --console pty | file:PATH | unix:PATH | none */
 static int add_console(struct xml_out *x, const char *spec)
 {
 	char *e;
@@ -201,11 +203,13 @@ static int add_console(struct xml_out *x, const char *spec)
 	return -1;
 }
 
+/* Is a an on_* action berth knows? */
 static bool action_ok(const char *a)
 {
 	return !strcmp(a, "destroy") || !strcmp(a, "restart") || !strcmp(a, "preserve");
 }
 
+/* berth create-vm NAME ...: write the XML, define it (and start it). */
 int cmd_create_vm(struct client *c, int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -47,6 +47,7 @@ static int run_editor(const char *path)
 	return 0;
 }
 
+/* On a terminal, offer another round in the editor. */
 static bool ask_again(void)
 {
 	char line[16];
@@ -59,6 +60,7 @@ static bool ask_again(void)
 	return line[0] == 'y' || line[0] == 'Y';
 }
 
+/* berth edit DOMAIN */
 int cmd_edit(struct client *c, int argc, char **argv)
 {
 	char tmp[] = "/tmp/berth-edit-XXXXXX.xml", *esc, *path, *edited = NULL, *name;

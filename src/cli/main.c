@@ -42,6 +42,7 @@ static const struct command commands[] = {
     {"version", cmd_version, "berthd's version and instance", ""},
 };
 
+/* berth --help */
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: berth [-c URI] [-r] COMMAND [ARGS]\n\n"
@@ -62,6 +63,7 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/* Global options, then the command. */
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -47,6 +47,7 @@ struct reply {
 	char *body; /* malloc'd */
 };
 
+/* An answer with a JSON body (consumed; NULL means {}). */
 static void reply_json(struct reply *r, int status, json_t *j)
 {
 	if (!j)
@@ -57,6 +58,7 @@ static void reply_json(struct reply *r, int status, json_t *j)
 	json_decref(j);
 }
 
+/* An error answer: the class's status and {"error": {code, message}}. */
 static void reply_error(struct reply *r, const struct berr *err)
 {
 	reply_json(
@@ -64,6 +66,7 @@ static void reply_error(struct reply *r, const struct berr *err)
 	    json_pack("{s:{s:s,s:s}}", "error", "code", berr_code(err->cls), "message", err->msg));
 }
 
+/* Success (ok, consumed) or the error of a failed operation. */
 static void reply_result(struct reply *r, int rc, json_t *ok, const struct berr *err)
 {
 	if (rc < 0) {
@@ -178,6 +181,7 @@ bad_method:
 			     "this endpoint does not take that method"));
 }
 
+/* Dispatch one request under /v1/ to its endpoint. */
 static void route(struct api_socket *s, struct MHD_Connection *conn, const char *url,
 		  const char *method, const struct request *req, struct reply *r)
 {
@@ -333,6 +337,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return send_reply(conn, &r);
 }
 
+/* A request is over: free its state. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -356,6 +361,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		log_vmsg(LOG_DEBUG, fmt, ap);
 }
 
+/* Bind and listen on one API socket ourselves, then serve it with MHD. */
 static int socket_open(struct api_socket *s, const char *path, mode_t mode)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -397,6 +403,7 @@ static int socket_open(struct api_socket *s, const char *path, mode_t mode)
 	return 0;
 }
 
+/* Stop serving one API socket and remove it. */
 static void socket_close(struct api_socket *s)
 {
 	if (s->mhd)
@@ -408,6 +415,7 @@ static void socket_close(struct api_socket *s)
 	free(s->path);
 }
 
+/* Serve both API sockets. */
 struct api *api_start(struct berthd *d, const char *rw_path, const char *ro_path)
 {
 	struct api *api = xcalloc(1, sizeof(*api));
@@ -422,6 +430,7 @@ struct api *api_start(struct berthd *d, const char *rw_path, const char *ro_path
 	return api;
 }
 
+/* Stop both API sockets (waits for requests in progress). */
 void api_stop(struct api *api)
 {
 	if (!api)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A new inactive domain owning def, with one reference. */
 struct domain *domain_new(struct domain_def *def, bool persistent)
 {
 	struct domain *dom = xcalloc(1, sizeof(*dom));
@@ -22,12 +23,14 @@ struct domain *domain_new(struct domain_def *def, bool persistent)
 	return dom;
 }
 
+/* Take a reference. */
 struct domain *domain_ref(struct domain *dom)
 {
 	atomic_fetch_add(&dom->refs, 1);
 	return dom;
 }
 
+/* Drop a reference; the last one frees the domain. */
 void domain_unref(struct domain *dom)
 {
 	if (!dom || atomic_fetch_sub(&dom->refs, 1) != 1)
@@ -39,6 +42,7 @@ void domain_unref(struct domain *dom)
 	free(dom);
 }
 
+/* Does the domain have a VM (running or paused)? */
 bool domain_is_active(struct domain *dom)
 {
 	bool active;
@@ -56,6 +60,7 @@ const char *dom_state_name(enum dom_state s)
 	return names[s];
 }
 
+/* An empty domain list. */
 void domain_list_init(struct domain_list *l)
 {
 	pthread_mutex_init(&l->lock, NULL);
@@ -63,6 +68,7 @@ void domain_list_init(struct domain_list *l)
 	l->count = 0;
 }
 
+/* Drop every domain of the list. */
 void domain_list_destroy(struct domain_list *l)
 {
 	for (size_t i = 0; i < l->count; i++)
@@ -85,6 +91,7 @@ static bool domain_matches(struct domain *dom, const char *key, const unsigned c
 	return match;
 }
 
+/* Find a domain by name, UUID or id. */
 struct domain *domain_list_lookup(struct domain_list *l, const char *key)
 {
 	unsigned char uuid[16];
@@ -109,6 +116,7 @@ struct domain *domain_list_lookup(struct domain_list *l, const char *key)
 	return found;
 }
 
+/* Find a domain by exact name or UUID (for conflicts). */
 struct domain *domain_list_find(struct domain_list *l, const char *name,
 				const unsigned char uuid[16])
 {
@@ -122,6 +130,7 @@ struct domain *domain_list_find(struct domain_list *l, const char *name,
 	return found;
 }
 
+/* Add a domain whose name and UUID are free. */
 int domain_list_add(struct domain_list *l, struct domain *dom, struct berr *err)
 {
 	int ret = 0;
@@ -148,6 +157,7 @@ out:
 	return ret;
 }
 
+/* Take a domain out of the list (dropping the list's reference). */
 void domain_list_remove(struct domain_list *l, struct domain *dom)
 {
 	bool found = false;
@@ -170,12 +180,14 @@ void domain_list_remove(struct domain_list *l, struct domain *dom)
 		domain_unref(dom);
 }
 
+/* qsort order: by name. */
 static int cmp_by_name(const void *a, const void *b)
 {
 	const struct domain *x = *(struct domain *const *)a, *y = *(struct domain *const *)b;
 	return strcmp(x->name, y->name);
 }
 
+/* Referenced copies of every listed domain, sorted by name. */
 struct domain **domain_list_snapshot(struct domain_list *l, size_t *count)
 {
 	struct domain **doms;
@@ -190,6 +202,7 @@ struct domain **domain_list_snapshot(struct domain_list *l, size_t *count)
 	return doms;
 }
 
+/* Release a snapshot. */
 void domain_list_free_snapshot(struct domain **doms, size_t count)
 {
 	for (size_t i = 0; i < count; i++)

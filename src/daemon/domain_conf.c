@@ -20,6 +20,7 @@
 
 #define DOM_XML_MAX (1024 * 1024)
 
+/* Append a formatted message. */
 void strlist_add(struct strlist *l, const char *fmt, ...)
 {
 	char buf[512];
@@ -34,6 +35,7 @@ void strlist_add(struct strlist *l, const char *fmt, ...)
 	l->items[l->count++] = xstrdup(buf);
 }
 
+/* Free every message. */
 void strlist_clear(struct strlist *l)
 {
 	for (size_t i = 0; i < l->count; i++)
@@ -49,22 +51,26 @@ static const char *const action_names[] = {
     [DOM_ACTION_PRESERVE] = "preserve",
 };
 
+/* The XML word of a lifecycle action. */
 const char *dom_action_name(enum dom_action a)
 {
 	return action_names[a];
 }
 
+/* The XML word of a disk format. */
 const char *dom_disk_format_name(enum dom_disk_format f)
 {
 	return f == DOM_DISK_QCOW2 ? "qcow2" : "raw";
 }
 
+/* The XML word of an interface type. */
 const char *dom_net_type_name(enum dom_net_type t)
 {
 	static const char *const names[] = {"user", "network", "bridge"};
 	return names[t];
 }
 
+/* The XML word of a serial port type. */
 const char *dom_chr_type_name(enum dom_chr_type t)
 {
 	static const char *const names[] = {"none", "pty", "file", "unix"};
@@ -84,6 +90,7 @@ bool domain_name_valid(const char *name)
 	return true;
 }
 
+/* The canonical 36-character form. */
 void uuid_format(const unsigned char u[16], char out[DOM_UUID_STRLEN])
 {
 	snprintf(out, DOM_UUID_STRLEN,
@@ -92,6 +99,7 @@ void uuid_format(const unsigned char u[16], char out[DOM_UUID_STRLEN])
 		 u[15]);
 }
 
+/* Parse 36 characters with dashes, or 32 hex digits. */
 int uuid_parse(const char *s, unsigned char out[16])
 {
 	int n = 0;
@@ -124,6 +132,7 @@ static int uuid_generate(unsigned char u[16], struct berr *err)
 	return 0;
 }
 
+/* Is n the element name (in no namespace)? */
 static bool is_elem(xmlNodePtr n, const char *name)
 {
 	return n->type == XML_ELEMENT_NODE && !n->ns && !strcmp((const char *)n->name, name);
@@ -196,6 +205,7 @@ static void warn_attrs(xmlNodePtr n, const char *where, const char *const *allow
 	}
 }
 
+/* Is s one of the NULL-terminated list? */
 static bool in_list(const char *s, const char *const *list)
 {
 	for (; *list; list++)
@@ -274,6 +284,7 @@ out:
 	return ret;
 }
 
+/* <on_poweroff>, <on_reboot>, <on_crash>: destroy, restart (or preserve). */
 static int parse_action(xmlNodePtr n, bool allow_preserve, enum dom_action *out, struct berr *err)
 {
 	char *v = text(n);
@@ -294,6 +305,7 @@ static int parse_action(xmlNodePtr n, bool allow_preserve, enum dom_action *out,
 	return ret;
 }
 
+/* <os>: hvm on x86_64, booting a kernel directly. */
 static int parse_os(struct domain_def *def, xmlNodePtr os, struct strlist *warnings,
 		    struct berr *err)
 {
@@ -359,6 +371,7 @@ static int parse_os(struct domain_def *def, xmlNodePtr os, struct strlist *warni
 	return 0;
 }
 
+/* <disk>: a file, raw or qcow2, on the virtio bus. */
 static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warnings,
 		      struct berr *err)
 {
@@ -454,6 +467,7 @@ out:
 	return ret;
 }
 
+/* Parse xx:xx:xx:xx:xx:xx. */
 static int parse_mac(const char *s, unsigned char mac[6])
 {
 	unsigned v[6];
@@ -468,6 +482,7 @@ static int parse_mac(const char *s, unsigned char mac[6])
 	return 0;
 }
 
+/* <interface>: user, network or bridge, virtio, with a MAC (made up if absent). */
 static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist *warnings,
 			   struct berr *err)
 {
@@ -540,8 +555,13 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 			goto out;
 		}
 		snprintf(d.mac, sizeof(d.mac), "52:54:00:%02x:%02x:%02x", m[0], m[1], m[2]);
-		mac = xmlNewChild(n, NULL, (const xmlChar *)"mac", NULL);
+		/* First in <interface>, where libvirt writes it. */
+		mac = xmlNewDocNode(n->doc, NULL, (const xmlChar *)"mac", NULL);
 		xmlNewProp(mac, (const xmlChar *)"address", (const xmlChar *)d.mac);
+		if (n->children)
+			xmlAddPrevSibling(n->children, mac);
+		else
+			xmlAddChild(n, mac);
 	}
 	def->nets = xrealloc(def->nets, (def->nnets + 1) * sizeof(*def->nets));
 	def->nets[def->nnets++] = d;
@@ -641,6 +661,7 @@ out:
 	return ret;
 }
 
+/* <devices>: sort the children, then parse the honoured ones. */
 static int parse_devices(struct domain_def *def, xmlNodePtr devs, struct strlist *warnings,
 			 struct berr *err)
 {
@@ -668,6 +689,7 @@ static int parse_devices(struct domain_def *def, xmlNodePtr devs, struct strlist
 	return 0;
 }
 
+/* <vcpu>: 1 to DOM_VCPUS_MAX, no hot-plug. */
 static int parse_vcpu(struct domain_def *def, xmlNodePtr n, struct strlist *warnings,
 		      struct berr *err)
 {
@@ -712,6 +734,7 @@ static void add_uuid_elem(struct domain_def *def, xmlNodePtr root, xmlNodePtr na
 		xmlAddChild(root, u);
 }
 
+/* <domain> and everything in it. */
 static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *warnings,
 		      struct berr *err)
 {
@@ -830,6 +853,7 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 	return 0;
 }
 
+/* Parse a document into a checked definition (see domain_conf.h). */
 struct domain_def *domain_def_parse(const char *xml, size_t len, struct strlist *warnings,
 				    struct berr *err)
 {
@@ -879,6 +903,7 @@ fail:
 	return NULL;
 }
 
+/* The stored document as text. */
 char *domain_def_format(const struct domain_def *def)
 {
 	xmlBufferPtr buf = xmlBufferCreate();
@@ -893,6 +918,7 @@ char *domain_def_format(const struct domain_def *def)
 	return out;
 }
 
+/* Free a definition and its document. */
 void domain_def_free(struct domain_def *def)
 {
 	if (!def)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* asprintf that never fails (out of memory is fatal). */
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;
@@ -43,6 +44,7 @@ static int fsync_parent(const char *path, struct berr *err)
 	return ret;
 }
 
+/* Write temp, fsync, rename, fsync the directory. */
 int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode, struct berr *err)
 {
 	char *tmp = xasprintf("%s.XXXXXX", path);
@@ -77,6 +79,7 @@ fail:
 	return -1;
 }
 
+/* unlink, then fsync the directory. */
 int remove_file_durable(const char *path, struct berr *err)
 {
 	if (unlink(path) < 0) {
@@ -88,6 +91,7 @@ int remove_file_durable(const char *path, struct berr *err)
 	return fsync_parent(path, err);
 }
 
+/* Create path and its missing parents. */
 int mkdir_p(const char *path, mode_t mode, struct berr *err)
 {
 	char *copy = xstrdup(path);

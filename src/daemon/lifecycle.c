@@ -26,11 +26,13 @@ static struct domain *lookup(struct berthd *d, const char *key, struct berr *err
 	return dom;
 }
 
+/* Where a domain's definition lives. */
 static char *config_path(struct berthd *d, const char *name)
 {
 	return xasprintf("%s/%s.xml", d->config_dir, name);
 }
 
+/* The marker that says a domain autostarts. */
 static char *autostart_path(struct berthd *d, const char *name)
 {
 	return xasprintf("%s/%s", d->autostart_dir, name);
@@ -57,6 +59,7 @@ static struct domain_def *copy_def(const struct domain_def *def, struct berr *er
 	return copy;
 }
 
+/* Record a new state and its reason. */
 static void set_state(struct domain *dom, enum dom_state state, const char *reason)
 {
 	pthread_mutex_lock(&dom->lock);
@@ -135,11 +138,13 @@ static int job_begin(struct domain *dom, struct berr *err)
 	return 0;
 }
 
+/* Release a domain's job. */
 static void job_end(struct domain *dom)
 {
 	pthread_mutex_unlock(&dom->job);
 }
 
+/* Fail unless the domain has a running or paused VM. */
 static int require_active(struct domain *dom, struct berr *err)
 {
 	if (!domain_is_active(dom)) {
@@ -149,6 +154,7 @@ static int require_active(struct domain *dom, struct berr *err)
 	return 0;
 }
 
+/* A VM ended: apply on_poweroff / on_crash (job held). */
 void dom_process_ended(struct berthd *d, struct domain *dom, enum dom_exit how)
 {
 	bool restart = false, quick = clock_ns() - dom->started_ns < CRASH_QUICK_NS;
@@ -158,7 +164,8 @@ void dom_process_ended(struct berthd *d, struct domain *dom, enum dom_exit how)
 
 	switch (how) {
 	case DOM_EXIT_POWEROFF:
-		restart = dom->fake_reboot || dom->def->on_poweroff == DOM_ACTION_RESTART;
+		restart =
+		    dom->fake_reboot || (dom->live && dom->live->on_poweroff == DOM_ACTION_RESTART);
 		break;
 	case DOM_EXIT_SHUTDOWN:
 	case DOM_EXIT_RESET:
@@ -180,8 +187,6 @@ void dom_process_ended(struct berthd *d, struct domain *dom, enum dom_exit how)
 	}
 	log_info("domain %s %s%s", dom->name, how == DOM_EXIT_CRASHED ? "crashed" : "stopped",
 		 restart ? ", restarting it" : "");
-	if (restart && dom->def->on_poweroff == DOM_ACTION_RESTART && how != DOM_EXIT_CRASHED)
-		reason = "shutdown";
 	/* A transient domain that restarts must stay listed: keep it active in between. */
 	if (restart) {
 		node_release(d, dom);
@@ -289,6 +294,7 @@ int berthd_init_domains(struct berthd *d)
 	return 0;
 }
 
+/* Start every inactive persistent domain marked autostart. */
 void berthd_autostart(struct berthd *d)
 {
 	size_t n;
@@ -330,6 +336,7 @@ static json_t *dom_summary(struct domain *dom)
 	return o;
 }
 
+/* The list endpoint: active domains, or all of them. */
 json_t *dom_list(struct berthd *d, bool all)
 {
 	size_t n;
@@ -343,6 +350,7 @@ json_t *dom_list(struct berthd *d, bool all)
 	return arr;
 }
 
+/* Warnings as a JSON array of strings. */
 static json_t *warnings_json(struct strlist *w)
 {
 	json_t *arr = json_array();
@@ -352,6 +360,7 @@ static json_t *warnings_json(struct strlist *w)
 	return arr;
 }
 
+/* Define a domain, or redefine an existing one with the same name and UUID. */
 int dom_define(struct berthd *d, const char *xml, size_t len, json_t **result, struct berr *err)
 {
 	struct strlist warnings = {0};
@@ -418,6 +427,7 @@ out:
 	return ret;
 }
 
+/* Define a transient domain and start it. */
 int dom_create(struct berthd *d, const char *xml, size_t len, json_t **result, struct berr *err)
 {
 	struct strlist warnings = {0};
@@ -451,6 +461,7 @@ out:
 	return ret;
 }
 
+/* Remove a persistent definition (a running domain becomes transient). */
 int dom_undefine(struct berthd *d, const char *key, struct berr *err)
 {
 	struct domain *dom = lookup(d, key, err);
@@ -490,6 +501,7 @@ out_unlock:
 	return ret;
 }
 
+/* Start an inactive domain. */
 int dom_start(struct berthd *d, const char *key, struct berr *err)
 {
 	struct domain *dom = lookup(d, key, err);
@@ -529,11 +541,13 @@ out:
 	return ret;
 }
 
+/* Ask the guest to power off. */
 static int op_shutdown(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	return d->drv->shutdown(d, dom, err);
 }
 
+/* Power off, then start again once the guest has (fake reboot, as libvirt). */
 static int op_reboot(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	if (d->drv->shutdown(d, dom, err) < 0)
@@ -542,11 +556,13 @@ static int op_reboot(struct berthd *d, struct domain *dom, struct berr *err)
 	return 0;
 }
 
+/* Reset the machine now. */
 static int op_reset(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	return d->drv->reset(d, dom, err);
 }
 
+/* Pause the vCPUs. */
 static int op_suspend(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	if (d->drv->suspend(d, dom, err) < 0)
@@ -555,6 +571,7 @@ static int op_suspend(struct berthd *d, struct domain *dom, struct berr *err)
 	return 0;
 }
 
+/* Resume the vCPUs. */
 static int op_resume(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	if (d->drv->resume(d, dom, err) < 0)
@@ -563,31 +580,37 @@ static int op_resume(struct berthd *d, struct domain *dom, struct berr *err)
 	return 0;
 }
 
+/* The shutdown endpoint. */
 int dom_shutdown(struct berthd *d, const char *key, struct berr *err)
 {
 	return active_op(d, key, op_shutdown, err);
 }
 
+/* The reboot endpoint. */
 int dom_reboot(struct berthd *d, const char *key, struct berr *err)
 {
 	return active_op(d, key, op_reboot, err);
 }
 
+/* The reset endpoint. */
 int dom_reset(struct berthd *d, const char *key, struct berr *err)
 {
 	return active_op(d, key, op_reset, err);
 }
 
+/* The suspend endpoint. */
 int dom_suspend(struct berthd *d, const char *key, struct berr *err)
 {
 	return active_op(d, key, op_suspend, err);
 }
 
+/* The resume endpoint. */
 int dom_resume(struct berthd *d, const char *key, struct berr *err)
 {
 	return active_op(d, key, op_resume, err);
 }
 
+/* Stop the VM now (or clear a preserved crash). */
 int dom_destroy(struct berthd *d, const char *key, struct berr *err)
 {
 	struct domain *dom = lookup(d, key, err);
@@ -616,6 +639,7 @@ out:
 	return ret;
 }
 
+/* Mark or unmark a persistent domain for autostart. */
 int dom_set_autostart(struct berthd *d, const char *key, bool on, struct berr *err)
 {
 	struct domain *dom = lookup(d, key, err);
@@ -646,6 +670,7 @@ out:
 	return ret;
 }
 
+/* The live definition, or the persistent one. */
 char *dom_get_xml(struct berthd *d, const char *key, bool inactive, struct berr *err)
 {
 	struct domain *dom = lookup(d, key, err);
@@ -694,6 +719,7 @@ static json_t *def_json(const struct domain_def *def)
 	return o;
 }
 
+/* Everything known about one domain. */
 json_t *dom_info(struct berthd *d, const char *key, struct berr *err)
 {
 	struct domain *dom = lookup(d, key, err);
@@ -714,6 +740,7 @@ json_t *dom_info(struct berthd *d, const char *key, struct berr *err)
 	return o;
 }
 
+/* The serial console's socket path of a running domain. */
 char *dom_console(struct berthd *d, const char *key, struct berr *err)
 {
 	struct domain *dom = lookup(d, key, err);

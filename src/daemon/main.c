@@ -28,6 +28,7 @@
 
 #define DEFAULT_RESERVE (1 * GiB)
 
+/* berthd --help. */
 static void usage(FILE *out)
 {
 	fprintf(
@@ -136,6 +137,7 @@ fail:
 	return -1;
 }
 
+/* The supervision loop's thread. */
 static void *loop_thread(void *arg)
 {
 	struct berthd *d = arg;
@@ -176,6 +178,7 @@ static int detach(int *ready_fd)
 	return 0;
 }
 
+/* -d: tell the waiting parent whether we serve (0) or failed. */
 static void report_ready(int *ready_fd, char status)
 {
 	int devnull;
@@ -196,6 +199,7 @@ static void report_ready(int *ready_fd, char status)
 	}
 }
 
+/* Parse options, load and adopt, serve until SIGTERM/SIGINT. */
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Connect to a control socket, non-blocking. */
 int monitor_connect(const char *path)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -31,6 +32,7 @@ int monitor_connect(const char *path)
 	return fd;
 }
 
+/* The next complete line, NUL-terminated in place. */
 char *line_buf_next(struct line_buf *lb, size_t *consumed, int *overflow)
 {
 	char *nl = memchr(lb->buf + *consumed, '\n', lb->len - *consumed);
@@ -51,6 +53,7 @@ char *line_buf_next(struct line_buf *lb, size_t *consumed, int *overflow)
 	return line;
 }
 
+/* Drop the lines handed out so far. */
 void line_buf_consume(struct line_buf *lb, size_t consumed)
 {
 	memmove(lb->buf, lb->buf + consumed, lb->len - consumed);
@@ -125,6 +128,7 @@ out:
 	return reply;
 }
 
+/* One command on a fresh connection, with a deadline. */
 json_t *monitor_command(const char *path, const char *cmd, json_t *args, int timeout_ms,
 			struct berr *err)
 {

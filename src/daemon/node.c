@@ -61,6 +61,7 @@ int node_info_read(struct node_info *n, struct berr *err)
 	return 0;
 }
 
+/* Count a domain's memory against the limit, or refuse with what is free. */
 int node_admit(struct berthd *d, struct domain *dom, uint64_t memory, struct berr *err)
 {
 	uint64_t limit = d->node.memory > d->reserve ? d->node.memory - d->reserve : 0;
@@ -86,6 +87,7 @@ int node_admit(struct berthd *d, struct domain *dom, uint64_t memory, struct ber
 	return ret;
 }
 
+/* Give back what a domain held (idempotent). */
 void node_release(struct berthd *d, struct domain *dom)
 {
 	pthread_mutex_lock(&d->res_lock);
@@ -94,6 +96,7 @@ void node_release(struct berthd *d, struct domain *dom)
 	pthread_mutex_unlock(&d->res_lock);
 }
 
+/* The node endpoint. */
 json_t *node_info_json(struct berthd *d)
 {
 	uint64_t limit = d->node.memory > d->reserve ? d->node.memory - d->reserve : 0;

@@ -36,6 +36,7 @@ static int tun_open(const char *name, struct berr *err)
 	return fd;
 }
 
+/* A new persistent TAP device, up, on bridge. */
 char *tap_create_on_bridge(const char *bridge, struct berr *err)
 {
 	struct ifreq ifr = {0};
@@ -86,6 +87,7 @@ fail:
 	return NULL;
 }
 
+/* Remove a persistent TAP device. */
 int tap_delete(const char *name, struct berr *err)
 {
 	int fd = tun_open(name, err);

@@ -72,6 +72,7 @@ struct vmm_proc {
 
 static atomic_uint proc_gen;
 
+/* A process record for dom's next run (paths in the run and log directories). */
 static struct vmm_proc *proc_new(struct berthd *d, struct domain *dom)
 {
 	struct vmm_proc *p = xcalloc(1, sizeof(*p));
@@ -160,6 +161,7 @@ static bool read_events(struct vmm_proc *p)
 	}
 }
 
+/* Close the event connection (loop thread). */
 static void close_events(struct vmm_proc *p)
 {
 	if (p->evfd < 0)
@@ -200,6 +202,7 @@ static void try_reconnect(void *opaque)
 	}
 }
 
+/* Events arrived, or the connection closed (berth-vmm rebooting or gone). */
 static void on_event_data(void *opaque, int fd, uint32_t events)
 {
 	struct vmm_proc *p = opaque;
@@ -250,6 +253,7 @@ static void on_pidfd(void *opaque, int fd, uint32_t events)
 	pthread_attr_destroy(&attr);
 }
 
+/* Start watching a VM's pidfd and event connection (loop thread). */
 static void proc_attach(void *opaque)
 {
 	struct vmm_proc *p = opaque;
@@ -260,6 +264,7 @@ static void proc_attach(void *opaque)
 		close_events(p);
 }
 
+/* Stop watching a VM and free its record (loop thread). */
 static void proc_detach(void *opaque)
 {
 	struct vmm_proc *p = opaque;
@@ -355,6 +360,7 @@ static void unlink_socket(const char *path)
 		unlink(path);
 }
 
+/* Wait up to timeout_ms for the process to end; 0 once it has. */
 static int wait_pidfd(int pidfd, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
@@ -402,6 +408,7 @@ static void proc_cleanup(struct berthd *d, struct domain *dom, struct vmm_proc *
 	evloop_call(d->loop, proc_detach, p);
 }
 
+/* Handle a VM's end: why it ended, clean up, then on_poweroff / on_crash. */
 static void *exit_thread(void *arg)
 {
 	struct exit_job *job = arg;
@@ -450,6 +457,7 @@ struct argv_buf {
 	size_t n;
 };
 
+/* Append a (malloc'd) argument. */
 static void arg_add(struct argv_buf *a, char *s)
 {
 	a->v = xrealloc(a->v, (a->n + 2) * sizeof(*a->v));
@@ -457,6 +465,7 @@ static void arg_add(struct argv_buf *a, char *s)
 	a->v[a->n] = NULL;
 }
 
+/* Free the arguments. */
 static void argv_free(struct argv_buf *a)
 {
 	for (size_t i = 0; i < a->n; i++)
@@ -552,10 +561,10 @@ static int write_state(struct vmm_proc *p, struct domain *dom, struct berr *err)
 
 	for (size_t i = 0; i < p->ntaps; i++)
 		json_array_append_new(taps, json_string(p->taps[i]));
-	st = json_pack("{s:i,s:I,s:s,s:s*,s:s,s:i,s:s,s:o,s:s}", "pid", p->pid, "start_time",
+	st = json_pack("{s:i,s:I,s:s,s:s*,s:s,s:I,s:i,s:o,s:s}", "pid", p->pid, "start_time",
 		       (json_int_t)p->start_time, "control", p->ctl_path, "console",
-		       p->console_path, "log", p->log_path, "id", dom->id, "accelerator", p->accel,
-		       "taps", taps, "xml", xml);
+		       p->console_path, "log", p->log_path, "log_start", (json_int_t)p->log_start,
+		       "id", dom->id, "taps", taps, "xml", xml);
 	s = json_dumps(st, JSON_INDENT(1));
 	ret = atomic_write_file(p->state_path, s, strlen(s), 0600, err);
 	free(s);
@@ -617,6 +626,7 @@ static int open_run_log(struct vmm_proc *p, struct berr *err)
 	return fd;
 }
 
+/* Spawn berth-vmm for dom->live and wait until it is under control. */
 static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	struct vmm_proc *p = proc_new(d, dom);
@@ -669,16 +679,18 @@ static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 		berr_set(err, BERR_INTERNAL, "reading /proc/%d/stat: %s", p->pid, strerror(errno));
 		goto fail_kill;
 	}
-	if (wait_for_control(p, err) < 0)
+	/* Recorded before anything else can go wrong: a berthd killed from here on
+	 * leaves a VM the next one adopts, never one nobody knows about. */
+	if (write_state(p, dom, err) < 0)
 		goto fail_kill;
+	if (wait_for_control(p, err) < 0)
+		goto fail_state;
 	status = monitor_command(p->ctl_path, "query-status", NULL, MONITOR_TIMEOUT_MS, err);
 	if (!status)
-		goto fail_kill;
+		goto fail_state;
 	snprintf(p->accel, sizeof(p->accel), "%s",
 		 json_string_value(json_object_get(status, "accelerator")) ?: "unknown");
 	json_decref(status);
-	if (write_state(p, dom, err) < 0)
-		goto fail_kill;
 	argv_free(&a);
 	pthread_mutex_lock(&dom->lock);
 	dom->priv = p;
@@ -686,6 +698,8 @@ static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 	evloop_call(d->loop, proc_attach, p);
 	return 0;
 
+fail_state:
+	remove_file_durable(p->state_path, NULL);
 fail_kill:
 	if (p->pidfd >= 0) {
 		pidfd_send_signal(p->pidfd, SIGKILL, NULL, 0);
@@ -710,6 +724,7 @@ static struct vmm_proc *proc_of(struct domain *dom)
 	return dom->priv;
 }
 
+/* A control command without arguments or interesting result. */
 static int simple_command(struct domain *dom, const char *cmd, struct berr *err)
 {
 	json_t *r = monitor_command(proc_of(dom)->ctl_path, cmd, NULL, MONITOR_TIMEOUT_MS, err);
@@ -720,24 +735,28 @@ static int simple_command(struct domain *dom, const char *cmd, struct berr *err)
 	return 0;
 }
 
+/* Press the ACPI power button. */
 static int vmm_shutdown(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	(void)d;
 	return simple_command(dom, "system_powerdown", err);
 }
 
+/* Reset the machine. */
 static int vmm_reset(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	(void)d;
 	return simple_command(dom, "system_reset", err);
 }
 
+/* Pause the vCPUs. */
 static int vmm_suspend(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	(void)d;
 	return simple_command(dom, "stop", err);
 }
 
+/* Resume the vCPUs. */
 static int vmm_resume(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	(void)d;
@@ -768,6 +787,7 @@ static int vmm_destroy(struct berthd *d, struct domain *dom, struct berr *err)
 	return 0;
 }
 
+/* The serial console's UNIX socket (dom->lock held). */
 static int vmm_console_path(struct berthd *d, struct domain *dom, char **path, struct berr *err)
 {
 	struct vmm_proc *p = proc_of(dom);
@@ -787,6 +807,7 @@ static int vmm_console_path(struct berthd *d, struct domain *dom, char **path, s
 	return 0;
 }
 
+/* pid, accelerator and paths for dominfo (dom->lock held). */
 static json_t *vmm_run_info(struct berthd *d, struct domain *dom)
 {
 	struct vmm_proc *p = proc_of(dom);
@@ -838,8 +859,6 @@ static bool adopt_one(struct berthd *d, const char *state_path, json_t *st)
 	p->log_start = json_integer_value(json_object_get(st, "log_start"));
 	if (json_string_value(json_object_get(st, "console")))
 		p->console_path = xstrdup(json_string_value(json_object_get(st, "console")));
-	snprintf(p->accel, sizeof(p->accel), "%s",
-		 json_string_value(json_object_get(st, "accelerator")) ?: "unknown");
 	taps = json_object_get(st, "taps");
 	for (size_t i = 0; i < json_array_size(taps); i++) {
 		const char *t = json_string_value(json_array_get(taps, i));
@@ -853,13 +872,19 @@ static bool adopt_one(struct berthd *d, const char *state_path, json_t *st)
 		log_error("adopting pid %d: pidfd_open: %s", pid, strerror(errno));
 		goto fail;
 	}
-	p->evfd = monitor_connect(p->ctl_path);
+	/* A VM berthd was starting when it died may not be listening yet. */
+	if (wait_for_control(p, &err) < 0) {
+		log_error("adopting domain %s (pid %d): %s", live->name, pid, err.msg);
+		goto fail;
+	}
 	status = monitor_command(p->ctl_path, "query-status", NULL, MONITOR_TIMEOUT_MS, &err);
 	if (!status) {
 		log_error("adopting domain %s (pid %d): %s", live->name, pid, err.msg);
 		goto fail;
 	}
 	paused = json_is_false(json_object_get(status, "running"));
+	snprintf(p->accel, sizeof(p->accel), "%s",
+		 json_string_value(json_object_get(status, "accelerator")) ?: "unknown");
 	json_decref(status);
 	if (dom_adopted(d, live, paused, json_integer_value(json_object_get(st, "id")), &dom,
 			&err) < 0) {
@@ -874,13 +899,18 @@ static bool adopt_one(struct berthd *d, const char *state_path, json_t *st)
 	evloop_call(d->loop, proc_attach, p);
 	log_info("domain %s (pid %d) adopted", dom->name, pid);
 	return true;
-fail:
+fail : {
+	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+	/* Still running but out of reach: leave it and its state file alone. */
+	bool alive = p->pidfd >= 0 && poll(&pfd, 1, 0) == 0;
+
 	domain_def_free(live);
 	proc_free(p);
-	/* It runs, but berthd cannot control it: leave it and its state file alone. */
-	return true;
+	return alive;
+}
 }
 
+/* Adopt the VMs of every state file; clean up after those that ended. */
 static void vmm_adopt_all(struct berthd *d)
 {
 	DIR *dir = opendir(d->run_dir);

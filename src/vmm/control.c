@@ -121,16 +121,19 @@ static json_t *error_reply(const char *cls, const char *fmt, ...)
 	return json_pack("{s:{s:s,s:s}}", "error", "class", cls, "desc", desc);
 }
 
+/* {"return": ret} (ret consumed; NULL means {}). */
 static json_t *ok_reply(json_t *ret)
 {
 	return json_pack("{s:o}", "return", ret ? ret : json_object());
 }
 
+/* Are the vCPUs paused (or being paused)? */
 static bool vm_paused(struct vm *vm)
 {
 	return atomic_load(&vm->pause_requested);
 }
 
+/* QMP's event timestamp. */
 static json_t *timestamp_now(void)
 {
 	struct timeval tv;
@@ -295,6 +298,7 @@ static bool client_process(struct control_client *c)
 	return true;
 }
 
+/* A client's socket is readable or writable. */
 static void client_event(void *opaque, int fd, uint32_t events)
 {
 	struct control_client *c = opaque;
@@ -321,6 +325,7 @@ drop:
 	client_close(c);
 }
 
+/* Disconnect and free a client. */
 static void client_close(struct control_client *c)
 {
 	struct control *ctl = c->ctl;
@@ -338,6 +343,7 @@ static void client_close(struct control_client *c)
 	free(c);
 }
 
+/* A new client on the listening socket. */
 static void accept_client(void *opaque, int fd, uint32_t events)
 {
 	struct control *ctl = opaque;
@@ -372,6 +378,7 @@ static void accept_client(void *opaque, int fd, uint32_t events)
 	ctl->nclients++;
 }
 
+/* Listen on path (see control.h). */
 struct control *control_new(struct vm *vm, const char *path)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -414,6 +421,7 @@ fail:
 	return NULL;
 }
 
+/* Close every client and the socket. */
 void control_free(struct control *ctl)
 {
 	if (!ctl)
@@ -439,6 +447,7 @@ void control_free(struct control *ctl)
 	free(ctl);
 }
 
+/* Send an event to every client. */
 void control_emit_event(struct control *ctl, const char *event, json_t *data)
 {
 	json_t *msg = json_pack("{s:s,s:o,s:o}", "event", event, "data",
@@ -460,6 +469,7 @@ void control_emit_event(struct control *ctl, const char *event, json_t *data)
 	json_decref(msg);
 }
 
+/* SHUTDOWN with the reason berth-vmm stops. */
 void control_emit_shutdown(struct control *ctl)
 {
 	static const char *const reasons[] = {
@@ -477,6 +487,7 @@ void control_emit_shutdown(struct control *ctl)
 				     "exit-status", atomic_load(&ctl->vm->exit_status)));
 }
 
+/* What query-serial reports. */
 void control_set_serial_path(struct control *ctl, const char *path)
 {
 	free(ctl->serial_path);

@@ -79,15 +79,13 @@ static void print_case(const struct dt_case *c)
 		print_xmm("in", i, c->in.xmm[i]);
 }
 
-static const char *vector_name(int v)
+static const char *vector_name(int v, char *buf, size_t n)
 {
-	static char buf[16];
-
 	switch (v) {
 	case -1: return "none (ran to the end)";
 	case -2: return "emulator did not stop in an exception stub";
 	case -3: return "exception frame with a bad CS/SS";
-	default: snprintf(buf, sizeof(buf), "%d", v); return buf;
+	default: snprintf(buf, n, "%d", v); return buf;
 	}
 }
 
@@ -109,31 +107,35 @@ static bool compare(const struct dt_case *c, const struct dt_result *n, const st
 {
 	uint32_t fmask = ((FL_ARITH & ~undefined_flags(c, n)) | FL_DF);
 	uint32_t xmask = ~c->mxcsr_ignore;
-	bool same = true, pf = n->vector == 14;
+	bool pf = n->vector == 14;
+	char what[128] = "", nb[16], eb[16];
 	unsigned i;
 
-	if (n->vector != e->vector || n->st.rip != e->st.rip)
-		same = false;
+	if (n->vector != e->vector)
+		strcat(what, " exception");
+	if (n->st.rip != e->st.rip)
+		strcat(what, " rip");
 	if (memcmp(n->st.gpr, e->st.gpr, sizeof(n->st.gpr)))
-		same = false;
+		strcat(what, " gpr");
 	if ((n->st.rflags & fmask) != (e->st.rflags & fmask))
-		same = false;
+		strcat(what, " rflags");
 	if ((n->st.mxcsr & xmask) != (e->st.mxcsr & xmask))
-		same = false;
+		strcat(what, " mxcsr");
 	if (memcmp(n->st.xmm, e->st.xmm, sizeof(n->st.xmm)))
-		same = false;
+		strcat(what, " xmm");
 	if ((n->vector == 13 || pf) && n->error != e->error)
-		same = false;
+		strcat(what, " error-code");
 	if (pf && n->cr2 != e->cr2)
-		same = false;
+		strcat(what, " cr2");
 	if (memcmp(n->data, e->data, DATA_SIZE))
-		same = false;
-	if (same && !verbose)
+		strcat(what, " memory");
+	if (!what[0] && !verbose)
 		return true;
 
 	print_case(c);
-	printf("  results (native | emulated):\n");
-	printf("    exception %s | %s\n", vector_name(n->vector), vector_name(e->vector));
+	printf("  results (native | emulated)%s%s:\n", what[0] ? "; differ in" : "", what);
+	printf("    exception %s | %s\n", vector_name(n->vector, nb, sizeof(nb)),
+	       vector_name(e->vector, eb, sizeof(eb)));
 	if (n->vector >= 0 || e->vector >= 0)
 		printf("    error %#x | %#x  cr2 %#llx | %#llx\n", n->error, e->error,
 		       (unsigned long long)n->cr2, (unsigned long long)e->cr2);
@@ -154,7 +156,7 @@ static bool compare(const struct dt_case *c, const struct dt_result *n, const st
 			print_xmm("emulated", i, e->st.xmm[i]);
 		}
 	for (i = 0; i < DATA_SIZE; i++)
-		if (n->data[i] != e->data[i] || c->data[i] != n->data[i]) {
+		if (n->data[i] != e->data[i]) {
 			unsigned k = i & ~15u, j;
 			printf("    data+%#06x in      ", k);
 			for (j = 0; j < 16; j++)
@@ -168,7 +170,7 @@ static bool compare(const struct dt_case *c, const struct dt_result *n, const st
 			printf("\n");
 			i = k + 15;
 		}
-	return same;
+	return !what[0];
 }
 
 static const struct dt_class *find_class(const char *name)

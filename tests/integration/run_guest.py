@@ -8,8 +8,9 @@ SUMMARY counts agree with the PASS lines and show no unexpected failure, the
 guest-specific lines are there, and the exit status is the expected one.
 
 Exit status 77 (skip): /dev/kvm or QEMU is missing, or the soft accelerator
-cannot run the guest yet -- which means berth-vmm stopped before the guest
-printed its first line; once the guest runs, anything wrong is a failure.
+cannot run the guest yet -- which means berth-vmm ended (without crashing) or
+hung before the guest printed its first line; once the guest runs, anything
+wrong is a failure, and so is a crash.
 """
 import argparse
 import os
@@ -132,6 +133,8 @@ def main():
     ap.add_argument("--guest", required=True, help="the guest's .bin")
     ap.add_argument("--name", required=True, choices=sorted(GUESTS))
     args = ap.parse_args()
+    if not args.qemu and not args.vmm:
+        ap.error("--vmm is required unless --qemu is given")
     spec = GUESTS[args.name]
 
     append = spec["append"]
@@ -174,10 +177,14 @@ def main():
     print("exit status:", "timeout after %d s" % TIMEOUT if timed_out else status)
 
     started = "berth test guest: " + args.name in out
-    if args.accel == "soft" and not started:
+    crashed = not timed_out and status < 0
+    if args.accel == "soft" and not started and not crashed:
         print("SKIP: the soft accelerator cannot run this guest yet "
               "(berth-vmm stopped before the guest's first line)")
         return SKIP
+    if crashed:
+        print("FAIL: berth-vmm was killed by signal %d" % -status)
+        return 1
     if timed_out:
         print("FAIL: berth-vmm did not finish within %d s" % TIMEOUT)
         return 1

@@ -33,11 +33,12 @@
 /* Pages KVM needs for real-mode emulation on VMX: a one-page identity-mapped
  * page table and a three-page TSS, placed in the reserved area just below the
  * BIOS flash window, clear of RAM, the PCI windows and the APICs. */
-#define KVM_IDENTITY_MAP_ADDR  0xfeffc000ULL
-#define KVM_TSS_ADDR	       0xfeffd000ULL
-#define KVM_MAX_CPUID_ENTRIES  1024
-#define CPUID_1_ECX_VMX	       (1u << 5)
-#define CPUID_80000001_ECX_SVM (1u << 2)
+#define KVM_IDENTITY_MAP_ADDR	 0xfeffc000ULL
+#define KVM_TSS_ADDR		 0xfeffd000ULL
+#define KVM_MAX_CPUID_ENTRIES	 1024
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+#define CPUID_1_ECX_VMX		 (1u << 5)
+#define CPUID_80000001_ECX_SVM	 (1u << 2)
 
 /* MSR numbers set at reset. */
 #define MSR_IA32_TSC		0x10
@@ -63,6 +64,7 @@ struct kvm_vm {
 	struct kvm_cpuid2 *cpuid;  /* KVM_GET_SUPPORTED_CPUID */
 	struct kvm_msr_list *msrs; /* KVM_GET_MSR_INDEX_LIST */
 	bool amd;		   /* host vendor, for the topology leaves */
+	bool tsc_deadline;	   /* KVM_CAP_TSC_DEADLINE_TIMER */
 };
 
 struct kvm_vcpu {
@@ -264,6 +266,7 @@ static int kvm_init(struct vm *vm)
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	struct sigaction sa = {.sa_handler = kvm_kick_handler};
 	struct kvm_vm *k = xcalloc(1, sizeof(*k));
+	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
 	unsigned a, b, c, d;
 	int r, max_cpus;
 
@@ -312,6 +315,9 @@ static int kvm_init(struct vm *vm)
 	k->msrs = kvm_get_msr_list(k->kvm_fd);
 	if (!k->cpuid || !k->msrs)
 		goto err;
+	/* Older kernels emulate the TSC-deadline timer without listing it
+	 * in the supported CPUID; the capability says it is there. */
+	k->tsc_deadline = ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	__cpuid(0, a, b, c, d);
 	k->amd = b == 0x68747541 || b == 0x69677948; /* "Auth"enticAMD, "Hygo"nGenuine */
 
@@ -326,7 +332,6 @@ static int kvm_init(struct vm *vm)
 			  strerror(errno));
 		goto err;
 	}
-	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
 	if (ioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
 		log_error("kvm: cannot place the identity map page at %#llx: %s",
 			  KVM_IDENTITY_MAP_ADDR, strerror(errno));
@@ -400,6 +405,8 @@ static int kvm_vcpu_set_cpuid(struct vcpu *cpu)
 				e->edx |= 1u << 28; /* HTT: the count above is valid */
 			else
 				e->edx &= ~(1u << 28);
+			if (k->tsc_deadline)
+				e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
 			break;
 		case 4:
 			if ((e->eax & 0x1f) == 0) /* no cache at this index */

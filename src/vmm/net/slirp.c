@@ -22,12 +22,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#define SLIRP_NET      "10.0.2.0"
-#define SLIRP_MASK     "255.255.255.0"
-#define SLIRP_HOST     "10.0.2.2"
-#define SLIRP_DHCP     "10.0.2.15"
-#define SLIRP_DNS      "10.0.2.3"
-#define MAX_HOSTFWD    16
+#define SLIRP_NET   "10.0.2.0"
+#define SLIRP_MASK  "255.255.255.0"
+#define SLIRP_HOST  "10.0.2.2"
+#define SLIRP_DHCP  "10.0.2.15"
+#define SLIRP_DNS   "10.0.2.3"
+#define MAX_HOSTFWD 16
 
 struct watched {
 	int fd;
@@ -158,7 +158,7 @@ static void sync_watch(struct slirp_net *s)
 			if (s->nwatched == s->watched_cap) {
 				s->watched_cap = s->watched_cap ? 2 * s->watched_cap : 16;
 				s->watched =
-					xrealloc(s->watched, s->watched_cap * sizeof(*s->watched));
+				    xrealloc(s->watched, s->watched_cap * sizeof(*s->watched));
 			}
 			s->watched[s->nwatched++] = (struct watched){.fd = fd, .events = ev};
 		}
@@ -310,15 +310,15 @@ static void notify(void *opaque)
 }
 
 static const SlirpCb slirp_callbacks = {
-	.send_packet = send_packet,
-	.guest_error = guest_error,
-	.clock_get_ns = clock_get_ns,
-	.timer_free = timer_free,
-	.timer_mod = timer_mod,
-	.register_poll_fd = register_poll_fd,
-	.unregister_poll_fd = unregister_poll_fd,
-	.notify = notify,
-	.timer_new_opaque = timer_new_opaque,
+    .send_packet = send_packet,
+    .guest_error = guest_error,
+    .clock_get_ns = clock_get_ns,
+    .timer_free = timer_free,
+    .timer_mod = timer_mod,
+    .register_poll_fd = register_poll_fd,
+    .unregister_poll_fd = unregister_poll_fd,
+    .notify = notify,
+    .timer_new_opaque = timer_new_opaque,
 };
 
 /* ---- the netdev ---- */
@@ -346,8 +346,8 @@ static void slirp_net_free(struct netdev *nd)
 }
 
 static const struct netdev_ops slirp_ops = {
-	.send = slirp_send,
-	.free = slirp_net_free,
+    .send = slirp_send,
+    .free = slirp_net_free,
 };
 
 /* Parse "[ADDR]:PORT" into addr and port; an empty address means dflt. */
@@ -414,9 +414,9 @@ struct netdev *net_slirp_new(struct vm *vm, const char *opts, const struct netde
 {
 	struct slirp_net *s = xcalloc(1, sizeof(*s));
 	SlirpConfig cfg = {
-		.version = 4,
-		.in_enabled = true,
-		.vhostname = "berth",
+	    .version = 4,
+	    .in_enabled = true,
+	    .vhostname = "berth",
 	};
 	char *copy = xstrdup(opts), *save, *tok;
 	const char *fwd[MAX_HOSTFWD];
@@ -431,7 +431,8 @@ struct netdev *net_slirp_new(struct vm *vm, const char *opts, const struct netde
 			fwd[nfwd++] = tok + 8;
 		} else {
 			log_error("--net user: %s option '%s'",
-				  strncmp(tok, "hostfwd=", 8) ? "unknown" : "too many hostfwd", tok);
+				  strncmp(tok, "hostfwd=", 8) ? "unknown" : "too many hostfwd",
+				  tok);
 			goto fail;
 		}
 	}

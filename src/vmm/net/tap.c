@@ -83,9 +83,9 @@ static void tap_free(struct netdev *nd)
 }
 
 static const struct netdev_ops tap_ops = {
-	.send = tap_send,
-	.resume = tap_resume,
-	.free = tap_free,
+    .send = tap_send,
+    .resume = tap_resume,
+    .free = tap_free,
 };
 
 struct netdev *net_tap_new(struct vm *vm, const char *opts, const struct netdev_frontend *fe,
@@ -101,8 +101,8 @@ struct netdev *net_tap_new(struct vm *vm, const char *opts, const struct netdev_
 	t->fd = -1;
 	if (strncmp(opts, "ifname=", 7) || !opts[7] || strchr(opts, ',') ||
 	    strlen(opts + 7) >= IFNAMSIZ) {
-		log_error("--net tap,%s: expected tap,ifname=NAME (NAME at most %d characters)", opts,
-			  IFNAMSIZ - 1);
+		log_error("--net tap,%s: expected tap,ifname=NAME (NAME at most %d characters)",
+			  opts, IFNAMSIZ - 1);
 		goto fail;
 	}
 	strcpy(t->ifname, opts + 7);

@@ -17,32 +17,32 @@
 #include <string.h>
 
 /* Feature bits (section 5.2.3). */
-#define VIRTIO_BLK_F_SEG_MAX      2
-#define VIRTIO_BLK_F_RO           5
-#define VIRTIO_BLK_F_BLK_SIZE     6
-#define VIRTIO_BLK_F_FLUSH        9
-#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_SEG_MAX	  2
+#define VIRTIO_BLK_F_RO		  5
+#define VIRTIO_BLK_F_BLK_SIZE	  6
+#define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_DISCARD	  13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
 /* Request types and status values. */
-#define VIRTIO_BLK_T_IN           0
-#define VIRTIO_BLK_T_OUT          1
-#define VIRTIO_BLK_T_FLUSH        4
-#define VIRTIO_BLK_T_GET_ID       8
-#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_IN		  0
+#define VIRTIO_BLK_T_OUT	  1
+#define VIRTIO_BLK_T_FLUSH	  4
+#define VIRTIO_BLK_T_GET_ID	  8
+#define VIRTIO_BLK_T_DISCARD	  11
 #define VIRTIO_BLK_T_WRITE_ZEROES 13
-#define VIRTIO_BLK_S_OK     0
-#define VIRTIO_BLK_S_IOERR  1
-#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_S_OK		  0
+#define VIRTIO_BLK_S_IOERR	  1
+#define VIRTIO_BLK_S_UNSUPP	  2
 
 #define VIRTIO_BLK_ID_BYTES 20
 #define VIRTIO_BLK_WZ_UNMAP 1
 
-#define SECTOR            512ULL
-#define QUEUE_SIZE        256
+#define SECTOR		    512ULL
+#define QUEUE_SIZE	    256
 #define MAX_DISCARD_SECTORS 0x400000u /* 2 GiB per segment */
-#define MAX_DISCARD_SEGS  32
-#define BATCH             32 /* requests taken from the ring per lock hold */
+#define MAX_DISCARD_SEGS    32
+#define BATCH		    32 /* requests taken from the ring per lock hold */
 
 /* struct virtio_blk_config, the fields up to write_zeroes_may_unmap. */
 struct virtio_blk_config {
@@ -265,7 +265,7 @@ static void queue_notify(void *opaque, unsigned q)
 }
 
 static const struct virtio_dev_ops blk_ops = {
-	.queue_notify = queue_notify,
+    .queue_notify = queue_notify,
 };
 
 /* ---- creation ---- */
@@ -275,22 +275,22 @@ struct virtio_blk *virtio_blk_new(struct vm *vm, struct pci_host *host, const ch
 {
 	struct virtio_blk *b = xcalloc(1, sizeof(*b));
 	struct virtio_pci_desc desc = {
-		.device_type = VIRTIO_ID_BLOCK,
-		.class_code = 0x018000, /* mass storage, other */
-		.nqueues = 1,
-		.queue_size = QUEUE_SIZE,
-		.config = &b->config,
-		.config_size = sizeof(b->config),
-		.ops = &blk_ops,
-		.opaque = b,
+	    .device_type = VIRTIO_ID_BLOCK,
+	    .class_code = 0x018000, /* mass storage, other */
+	    .nqueues = 1,
+	    .queue_size = QUEUE_SIZE,
+	    .config = &b->config,
+	    .config_size = sizeof(b->config),
+	    .ops = &blk_ops,
+	    .opaque = b,
 	};
 	uint32_t align;
 	char err[256];
 
 	b->vm = vm;
 	b->readonly = readonly;
-	b->bs = blk_open(path, format ? format : "raw", readonly ? BLK_RDONLY : 0, err,
-			 sizeof(err));
+	b->bs =
+	    blk_open(path, format ? format : "raw", readonly ? BLK_RDONLY : 0, err, sizeof(err));
 	if (!b->bs) {
 		log_error("disk %s: %s", path, err);
 		free(b);
@@ -311,8 +311,8 @@ struct virtio_blk *virtio_blk_new(struct vm *vm, struct pci_host *host, const ch
 	if (readonly) {
 		desc.features |= 1ULL << VIRTIO_BLK_F_RO;
 	} else {
-		desc.features |= (1ULL << VIRTIO_BLK_F_DISCARD) |
-				 (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+		desc.features |=
+		    (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
 		b->config.max_discard_sectors = MAX_DISCARD_SECTORS;
 		b->config.max_discard_seg = MAX_DISCARD_SEGS;
 		b->config.discard_sector_alignment = align;

@@ -11,9 +11,9 @@
 #include <string.h>
 
 #define CONSOLE_QUEUE_SIZE 128
-#define RX_QUEUE 0
-#define TX_QUEUE 1
-#define TX_CHUNK 4096
+#define RX_QUEUE	   0
+#define TX_QUEUE	   1
+#define TX_CHUNK	   4096
 
 /* struct virtio_console_config */
 struct virtio_console_config {
@@ -102,28 +102,27 @@ static void receive(void *opaque, const uint8_t *buf, size_t len)
 }
 
 static const struct chardev_frontend console_frontend = {
-	.can_read = can_read,
-	.read = receive,
+    .can_read = can_read,
+    .read = receive,
 };
 
 static const struct virtio_dev_ops console_ops = {
-	.queue_notify = queue_notify,
+    .queue_notify = queue_notify,
 };
 
-struct virtio_console *virtio_console_new(struct vm *vm, struct pci_host *host,
-					  struct chardev *chr)
+struct virtio_console *virtio_console_new(struct vm *vm, struct pci_host *host, struct chardev *chr)
 {
 	struct virtio_console *c = xcalloc(1, sizeof(*c));
 	struct virtio_pci_desc desc = {
-		.name = "virtio-console",
-		.device_type = VIRTIO_ID_CONSOLE,
-		.class_code = 0x078000, /* simple communication controller, other */
-		.nqueues = 2,
-		.queue_size = CONSOLE_QUEUE_SIZE,
-		.config = &c->config,
-		.config_size = sizeof(c->config),
-		.ops = &console_ops,
-		.opaque = c,
+	    .name = "virtio-console",
+	    .device_type = VIRTIO_ID_CONSOLE,
+	    .class_code = 0x078000, /* simple communication controller, other */
+	    .nqueues = 2,
+	    .queue_size = CONSOLE_QUEUE_SIZE,
+	    .config = &c->config,
+	    .config_size = sizeof(c->config),
+	    .ops = &console_ops,
+	    .opaque = c,
 	};
 
 	c->vm = vm;

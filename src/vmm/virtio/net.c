@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VIRTIO_NET_F_MAC    5
-#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_MAC     5
+#define VIRTIO_NET_F_STATUS  16
 #define VIRTIO_NET_S_LINK_UP 1
 
 #define NET_QUEUE_SIZE 256
-#define RX_QUEUE 0
-#define TX_QUEUE 1
-#define TX_BUDGET 256 /* frames sent per turn before letting other work run */
+#define RX_QUEUE       0
+#define TX_QUEUE       1
+#define TX_BUDGET      256 /* frames sent per turn before letting other work run */
 
 /* struct virtio_net_hdr as virtio 1.x defines it (num_buffers always present). */
 struct virtio_net_hdr {
@@ -145,8 +145,8 @@ out:
 }
 
 static const struct netdev_frontend net_frontend = {
-	.can_receive = can_receive,
-	.receive = receive,
+    .can_receive = can_receive,
+    .receive = receive,
 };
 
 static void queue_notify(void *opaque, unsigned q)
@@ -160,7 +160,7 @@ static void queue_notify(void *opaque, unsigned q)
 }
 
 static const struct virtio_dev_ops net_ops = {
-	.queue_notify = queue_notify,
+    .queue_notify = queue_notify,
 };
 
 /* ---- creation ---- */
@@ -170,16 +170,16 @@ struct virtio_net *virtio_net_new(struct vm *vm, struct pci_host *host, const ch
 {
 	struct virtio_net *n = xcalloc(1, sizeof(*n));
 	struct virtio_pci_desc desc = {
-		.name = "virtio-net",
-		.device_type = VIRTIO_ID_NET,
-		.class_code = 0x020000, /* Ethernet controller */
-		.features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS),
-		.nqueues = 2,
-		.queue_size = NET_QUEUE_SIZE,
-		.config = &n->config,
-		.config_size = sizeof(n->config),
-		.ops = &net_ops,
-		.opaque = n,
+	    .name = "virtio-net",
+	    .device_type = VIRTIO_ID_NET,
+	    .class_code = 0x020000, /* Ethernet controller */
+	    .features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS),
+	    .nqueues = 2,
+	    .queue_size = NET_QUEUE_SIZE,
+	    .config = &n->config,
+	    .config_size = sizeof(n->config),
+	    .ops = &net_ops,
+	    .opaque = n,
 	};
 
 	n->vm = vm;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define RNG_QUEUE_SIZE 64
+#define RNG_QUEUE_SIZE	64
 #define RNG_MAX_REQUEST (64 * 1024)
 
 struct virtio_rng {
@@ -64,20 +64,20 @@ static void queue_notify(void *opaque, unsigned q)
 }
 
 static const struct virtio_dev_ops rng_ops = {
-	.queue_notify = queue_notify,
+    .queue_notify = queue_notify,
 };
 
 struct virtio_rng *virtio_rng_new(struct vm *vm, struct pci_host *host)
 {
 	struct virtio_rng *r = xcalloc(1, sizeof(*r));
 	struct virtio_pci_desc desc = {
-		.name = "virtio-rng",
-		.device_type = VIRTIO_ID_RNG,
-		.class_code = 0x00ff00, /* unclassified */
-		.nqueues = 1,
-		.queue_size = RNG_QUEUE_SIZE,
-		.ops = &rng_ops,
-		.opaque = r,
+	    .name = "virtio-rng",
+	    .device_type = VIRTIO_ID_RNG,
+	    .class_code = 0x00ff00, /* unclassified */
+	    .nqueues = 1,
+	    .queue_size = RNG_QUEUE_SIZE,
+	    .ops = &rng_ops,
+	    .opaque = r,
 	};
 
 	r->vm = vm;

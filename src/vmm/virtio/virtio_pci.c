@@ -19,18 +19,18 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define VIRTIO_PCI_VENDOR    0x1af4
+#define VIRTIO_PCI_VENDOR      0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
-#define VIRTIO_PCI_SUBSYS_ID 0x0040
+#define VIRTIO_PCI_SUBSYS_ID   0x0040
 
 /* struct virtio_pci_cap field offsets. */
-#define CAP_LEN    2
-#define CAP_TYPE   3
-#define CAP_BAR    4
-#define CAP_ID     5
-#define CAP_OFFSET 8
-#define CAP_LENGTH 12
-#define CAP_NOTIFY_MULT 16 /* notify capability only */
+#define CAP_LEN		 2
+#define CAP_TYPE	 3
+#define CAP_BAR		 4
+#define CAP_ID		 5
+#define CAP_OFFSET	 8
+#define CAP_LENGTH	 12
+#define CAP_NOTIFY_MULT	 16 /* notify capability only */
 #define CAP_PCI_CFG_DATA 16 /* PCI_CFG capability only */
 
 /* Feature bits this transport understands beyond the device's own. */
@@ -55,8 +55,8 @@ struct virtio_pci {
 	uint16_t queue_vector[VIRTIO_PCI_MAX_QUEUES];
 	bool needs_reset;
 
-	unsigned pci_cfg_cap; /* config offset of the VIRTIO_PCI_CAP_PCI_CFG window */
-	int kick_fd;          /* eventfd: doorbells for the I/O thread */
+	unsigned pci_cfg_cap;	      /* config offset of the VIRTIO_PCI_CAP_PCI_CFG window */
+	int kick_fd;		      /* eventfd: doorbells for the I/O thread */
 	atomic_uint_least64_t kicked; /* queues whose doorbell rang */
 };
 
@@ -151,7 +151,8 @@ static bool features_acceptable(struct virtio_pci *vp)
 {
 	if (!(vp->accepted & (1ULL << VIRTIO_F_VERSION_1))) {
 		log_warn("%s: driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not "
-			 "supported)", vp->name);
+			 "supported)",
+			 vp->name);
 		return false;
 	}
 	if (vp->accepted & ~vp->offered) {
@@ -159,8 +160,8 @@ static bool features_acceptable(struct virtio_pci *vp)
 			 (unsigned long long)(vp->accepted & ~vp->offered));
 		return false;
 	}
-	return !vp->desc.ops->features_ok || vp->desc.ops->features_ok(vp->desc.opaque,
-								       vp->accepted);
+	return !vp->desc.ops->features_ok ||
+	       vp->desc.ops->features_ok(vp->desc.opaque, vp->accepted);
 }
 
 static void status_write(struct virtio_pci *vp, uint8_t value)
@@ -174,7 +175,9 @@ static void status_write(struct virtio_pci *vp, uint8_t value)
 	if ((value & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK) &&
 	    !features_acceptable(vp))
 		value &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
-	vp->status = value | (old & VIRTIO_STATUS_NEEDS_RESET);
+	/* DEVICE_NEEDS_RESET is the device's to set; the driver cannot set or clear it. */
+	vp->status =
+	    (uint8_t)((value & ~VIRTIO_STATUS_NEEDS_RESET) | (old & VIRTIO_STATUS_NEEDS_RESET));
 	if ((value & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
 	    vp->desc.nqueues)
 		kick(vp, vp->desc.nqueues == 64 ? ~0ULL : (1ULL << vp->desc.nqueues) - 1);
@@ -182,8 +185,9 @@ static void status_write(struct virtio_pci *vp, uint8_t value)
 
 bool virtio_pci_running(const struct virtio_pci *vp)
 {
+	/* Without bus mastering the function must not touch guest memory. */
 	return (vp->status & VIRTIO_STATUS_DRIVER_OK) && !vp->needs_reset &&
-	       !(vp->status & VIRTIO_STATUS_FAILED);
+	       !(vp->status & VIRTIO_STATUS_FAILED) && pci_bus_master_enabled(vp->pci);
 }
 
 uint64_t virtio_pci_features(const struct virtio_pci *vp)
@@ -430,10 +434,10 @@ static void cfg_write(void *opaque, unsigned off, unsigned size, uint32_t value)
 }
 
 static const struct pci_dev_ops virtio_pci_ops = {
-	.bar_read = bar_read,
-	.bar_write = bar_write,
-	.cfg_read = cfg_read,
-	.cfg_write = cfg_write,
+    .bar_read = bar_read,
+    .bar_write = bar_write,
+    .cfg_read = cfg_read,
+    .cfg_write = cfg_write,
 };
 
 /* ---- doorbells on the I/O thread ---- */

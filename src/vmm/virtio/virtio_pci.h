@@ -35,59 +35,59 @@ struct pci_host;
 struct virtio_pci;
 
 /* Device types (virtio 1.x section 5). */
-#define VIRTIO_ID_NET     1
-#define VIRTIO_ID_BLOCK   2
+#define VIRTIO_ID_NET	  1
+#define VIRTIO_ID_BLOCK	  2
 #define VIRTIO_ID_CONSOLE 3
-#define VIRTIO_ID_RNG     4
+#define VIRTIO_ID_RNG	  4
 
 /* Device status bits. */
-#define VIRTIO_STATUS_ACKNOWLEDGE  0x01
-#define VIRTIO_STATUS_DRIVER       0x02
-#define VIRTIO_STATUS_DRIVER_OK    0x04
-#define VIRTIO_STATUS_FEATURES_OK  0x08
-#define VIRTIO_STATUS_NEEDS_RESET  0x40
-#define VIRTIO_STATUS_FAILED       0x80
+#define VIRTIO_STATUS_ACKNOWLEDGE 0x01
+#define VIRTIO_STATUS_DRIVER	  0x02
+#define VIRTIO_STATUS_DRIVER_OK	  0x04
+#define VIRTIO_STATUS_FEATURES_OK 0x08
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED	  0x80
 
 /* The BAR layout (see above), exported for tests and firmware-style drivers. */
-#define VIRTIO_PCI_BAR          0
-#define VIRTIO_PCI_BAR_SIZE     0x8000
-#define VIRTIO_PCI_COMMON_OFF   0x0000
-#define VIRTIO_PCI_ISR_OFF      0x1000
-#define VIRTIO_PCI_DEVICE_OFF   0x2000
-#define VIRTIO_PCI_NOTIFY_OFF   0x3000
-#define VIRTIO_PCI_NOTIFY_MULT  4
-#define VIRTIO_PCI_MSIX_OFF     0x4000
-#define VIRTIO_PCI_PBA_OFF      0x6000
-#define VIRTIO_PCI_MAX_QUEUES   64
+#define VIRTIO_PCI_BAR	       0
+#define VIRTIO_PCI_BAR_SIZE    0x8000
+#define VIRTIO_PCI_COMMON_OFF  0x0000
+#define VIRTIO_PCI_ISR_OFF     0x1000
+#define VIRTIO_PCI_DEVICE_OFF  0x2000
+#define VIRTIO_PCI_NOTIFY_OFF  0x3000
+#define VIRTIO_PCI_NOTIFY_MULT 4
+#define VIRTIO_PCI_MSIX_OFF    0x4000
+#define VIRTIO_PCI_PBA_OFF     0x6000
+#define VIRTIO_PCI_MAX_QUEUES  64
 
 /* Common configuration registers (struct virtio_pci_common_cfg). */
-#define VIRTIO_PCI_COMMON_DFSELECT   0x00
-#define VIRTIO_PCI_COMMON_DF         0x04
-#define VIRTIO_PCI_COMMON_GFSELECT   0x08
-#define VIRTIO_PCI_COMMON_GF         0x0c
-#define VIRTIO_PCI_COMMON_MSIX       0x10
-#define VIRTIO_PCI_COMMON_NUMQ       0x12
-#define VIRTIO_PCI_COMMON_STATUS     0x14
+#define VIRTIO_PCI_COMMON_DFSELECT	0x00
+#define VIRTIO_PCI_COMMON_DF		0x04
+#define VIRTIO_PCI_COMMON_GFSELECT	0x08
+#define VIRTIO_PCI_COMMON_GF		0x0c
+#define VIRTIO_PCI_COMMON_MSIX		0x10
+#define VIRTIO_PCI_COMMON_NUMQ		0x12
+#define VIRTIO_PCI_COMMON_STATUS	0x14
 #define VIRTIO_PCI_COMMON_CFGGENERATION 0x15
-#define VIRTIO_PCI_COMMON_Q_SELECT   0x16
-#define VIRTIO_PCI_COMMON_Q_SIZE     0x18
-#define VIRTIO_PCI_COMMON_Q_MSIX     0x1a
-#define VIRTIO_PCI_COMMON_Q_ENABLE   0x1c
-#define VIRTIO_PCI_COMMON_Q_NOFF     0x1e
-#define VIRTIO_PCI_COMMON_Q_DESCLO   0x20
-#define VIRTIO_PCI_COMMON_Q_DESCHI   0x24
-#define VIRTIO_PCI_COMMON_Q_AVAILLO  0x28
-#define VIRTIO_PCI_COMMON_Q_AVAILHI  0x2c
-#define VIRTIO_PCI_COMMON_Q_USEDLO   0x30
-#define VIRTIO_PCI_COMMON_Q_USEDHI   0x34
-#define VIRTIO_PCI_COMMON_SIZE       0x38
+#define VIRTIO_PCI_COMMON_Q_SELECT	0x16
+#define VIRTIO_PCI_COMMON_Q_SIZE	0x18
+#define VIRTIO_PCI_COMMON_Q_MSIX	0x1a
+#define VIRTIO_PCI_COMMON_Q_ENABLE	0x1c
+#define VIRTIO_PCI_COMMON_Q_NOFF	0x1e
+#define VIRTIO_PCI_COMMON_Q_DESCLO	0x20
+#define VIRTIO_PCI_COMMON_Q_DESCHI	0x24
+#define VIRTIO_PCI_COMMON_Q_AVAILLO	0x28
+#define VIRTIO_PCI_COMMON_Q_AVAILHI	0x2c
+#define VIRTIO_PCI_COMMON_Q_USEDLO	0x30
+#define VIRTIO_PCI_COMMON_Q_USEDHI	0x34
+#define VIRTIO_PCI_COMMON_SIZE		0x38
 
 /* Capability types (struct virtio_pci_cap.cfg_type). */
 #define VIRTIO_PCI_CAP_COMMON_CFG 1
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_ISR_CFG    3
+#define VIRTIO_PCI_CAP_ISR_CFG	  3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
-#define VIRTIO_PCI_CAP_PCI_CFG    5
+#define VIRTIO_PCI_CAP_PCI_CFG	  5
 
 #define VIRTIO_MSI_NO_VECTOR 0xffff
 #define VIRTIO_ISR_QUEUE     0x1
@@ -108,13 +108,13 @@ struct virtio_dev_ops {
 };
 
 struct virtio_pci_desc {
-	const char *name;      /* for messages and the PCI slot */
-	uint16_t device_type;  /* VIRTIO_ID_* */
-	uint32_t class_code;   /* PCI class (base << 16 | sub << 8 | prog-if) */
-	uint64_t features;     /* device-specific features offered */
+	const char *name;     /* for messages and the PCI slot */
+	uint16_t device_type; /* VIRTIO_ID_* */
+	uint32_t class_code;  /* PCI class (base << 16 | sub << 8 | prog-if) */
+	uint64_t features;    /* device-specific features offered */
 	unsigned nqueues;
-	uint16_t queue_size;   /* maximum size of every queue */
-	void *config;          /* device configuration, owned by the device */
+	uint16_t queue_size; /* maximum size of every queue */
+	void *config;	     /* device configuration, owned by the device */
 	size_t config_size;
 	const struct virtio_dev_ops *ops;
 	void *opaque;
@@ -129,7 +129,7 @@ void virtio_pci_free(struct virtio_pci *vp);
 struct virtq *virtio_pci_queue(struct virtio_pci *vp, unsigned q);
 /* Features the driver accepted (valid once FEATURES_OK is set). */
 uint64_t virtio_pci_features(const struct virtio_pci *vp);
-/* Has the driver set DRIVER_OK (and the device not failed)? */
+/* May the device process requests: DRIVER_OK, not failed, bus mastering on? */
 bool virtio_pci_running(const struct virtio_pci *vp);
 /* Interrupt the driver for queue q if the ring's suppression rules allow. */
 void virtio_pci_notify(struct virtio_pci *vp, unsigned q);

@@ -43,8 +43,8 @@ struct virtq {
 
 	/* Host views of the rings, valid while enabled. */
 	struct virtq_desc *desc;
-	uint16_t *avail;    /* flags, idx, ring[size], used_event */
-	uint16_t *used;     /* flags, idx, then ring entries; avail_event last */
+	uint16_t *avail;     /* flags, idx, ring[size], used_event */
+	uint16_t *used;	     /* flags, idx, then ring entries; avail_event last */
 	uint16_t last_avail; /* next avail slot to consume */
 	uint16_t used_idx;   /* our copy of used->idx */
 	uint16_t signalled;  /* used_idx when the driver was last notified */
@@ -125,8 +125,8 @@ struct virtq *virtq_new(struct vm *vm, unsigned index, uint16_t max_size, virtq_
 	struct virtq *vq;
 
 	if (!max_size || (max_size & (max_size - 1)) || max_size > VIRTQ_MAX_SIZE) {
-		log_error("virtqueue %u: size %u is not a power of two up to %u", index,
-			  max_size, VIRTQ_MAX_SIZE);
+		log_error("virtqueue %u: size %u is not a power of two up to %u", index, max_size,
+			  VIRTQ_MAX_SIZE);
 		return NULL;
 	}
 	vq = xcalloc(1, sizeof(*vq));
@@ -199,8 +199,8 @@ static void *ring_map(struct virtq *vq, const char *what, uint64_t gpa, uint64_t
 	void *p;
 
 	if (gpa & (align - 1)) {
-		fail(vq, "%s ring at %#llx is not %u-byte aligned", what,
-		     (unsigned long long)gpa, align);
+		fail(vq, "%s ring at %#llx is not %u-byte aligned", what, (unsigned long long)gpa,
+		     align);
 		return NULL;
 	}
 	p = vm_gpa_to_hva(vq->vm, gpa, len);
@@ -227,9 +227,10 @@ bool virtq_enable(struct virtq *vq, uint64_t features)
 		return false;
 	vq->event_idx = features & (1ULL << VIRTIO_F_EVENT_IDX);
 	vq->indirect = features & (1ULL << VIRTIO_F_INDIRECT_DESC);
-	/* The driver resets the device before reusing a queue: start from the ring's state. */
-	vq->last_avail = vq->used_idx = load16(&vq->used[USED_IDX]);
+	/* A queue starts at index 0; the used ring's header is the device's to initialise. */
+	vq->last_avail = vq->used_idx = 0;
 	store16(&vq->used[USED_FLAGS], 0);
+	store16(&vq->used[USED_IDX], 0);
 	if (vq->event_idx)
 		store16(avail_event_ptr(vq), vq->last_avail);
 	vm_ram_written(vq->vm, vq->params.used, 6ULL + 8ULL * n);
@@ -333,8 +334,8 @@ static bool walk_indirect(struct virtq *vq, struct walk *w, const struct virtq_d
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
 			return true;
 		if (d.next >= count) {
-			fail(vq, "indirect descriptor %u: next %u is outside the %u-entry table",
-			     i, d.next, count);
+			fail(vq, "indirect descriptor %u: next %u is outside the %u-entry table", i,
+			     d.next, count);
 			return false;
 		}
 		i = d.next;

@@ -33,11 +33,11 @@ struct vm;
 #define VIRTQ_MAX_SEGS 1024  /* most buffers one element may have (with indirect tables) */
 
 /* Descriptor flags and ring flags. */
-#define VIRTQ_DESC_F_NEXT        1
-#define VIRTQ_DESC_F_WRITE       2
-#define VIRTQ_DESC_F_INDIRECT    4
+#define VIRTQ_DESC_F_NEXT	   1
+#define VIRTQ_DESC_F_WRITE	   2
+#define VIRTQ_DESC_F_INDIRECT	   4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
-#define VIRTQ_USED_F_NO_NOTIFY   1
+#define VIRTQ_USED_F_NO_NOTIFY	   1
 
 /* Transport feature bits the queue core implements. */
 #define VIRTIO_F_INDIRECT_DESC 28
@@ -48,13 +48,13 @@ struct virtq;
 
 /* One request: out (device-readable) buffers first, then in (device-writable). */
 struct virtq_elem {
-	uint16_t head;        /* index of the chain's first descriptor */
-	uint32_t generation;  /* virtq_generation() when popped */
+	uint16_t head;	     /* index of the chain's first descriptor */
+	uint32_t generation; /* virtq_generation() when popped */
 	unsigned nout, nin;
 	uint64_t out_len, in_len; /* total bytes of each kind */
-	struct iovec *out, *in;   /* point into iov[] */
-	uint64_t *in_gpa;         /* guest address of each in buffer */
-	struct iovec iov[];       /* nout + nin entries, then in_gpa */
+	struct iovec *out, *in;	  /* point into iov[] */
+	uint64_t *in_gpa;	  /* guest address of each in buffer */
+	struct iovec iov[];	  /* nout + nin entries, then in_gpa */
 };
 
 /* Called once when the guest breaks the rules; msg says how. */
@@ -115,7 +115,6 @@ bool virtq_should_notify(struct virtq *vq);
 
 /* Copy between an iovec array and a flat buffer, from byte offset off; return bytes copied. */
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf,
-		    size_t len);
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
 
 #endif

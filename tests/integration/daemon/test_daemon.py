@@ -589,6 +589,20 @@ def case_badxml(args, tmp):
         r = d.run("start", "vi", ro=True, check_rc=False)
         check(r.returncode == 1 and "read-only" in r.stderr, "CLI on the read-only socket: %r" % r.stderr)
         check(d.list() == {"vi": ("-", "shut off")}, "state unchanged after malformed requests")
+
+        # --connect: URIs with an explicit socket; unknown ones are refused
+        for uri in ("berth:///system?socket=" + d.sock, "qemu:///session?socket=" + d.sock):
+            r = subprocess.run([args.berth, "--connect", uri, "list", "--all"],
+                               capture_output=True, text=True)
+            check(r.returncode == 0 and " vi " in r.stdout, "--connect %s: %r" % (uri, r.stderr))
+        r = subprocess.run([args.berth, "-c", "xen:///system", "list"], capture_output=True,
+                           text=True)
+        check(r.returncode == 1 and "unsupported connection URI" in r.stderr, "bad URI: %r" % r.stderr)
+        r = subprocess.run([args.berth, "-c", os.path.join(tmp, "nosuch.sock"), "list"],
+                           capture_output=True, text=True)
+        check(r.returncode == 1 and "failed to connect" in r.stderr, "no daemon: %r" % r.stderr)
+        r = subprocess.run([args.berth, "frobnicate"], capture_output=True, text=True)
+        check(r.returncode == 1 and "unknown command" in r.stderr, "unknown command: %r" % r.stderr)
         check(d.proc.poll() is None, "berthd survived")
         d.run("undefine", "vi")
     finally:

@@ -39,6 +39,8 @@ def main():
               f"{m.group(2).decode()} cpus")
         assert int(m.group(2)) == args.cpus, f"guest sees {m.group(2)} cpus, not {args.cpus}"
         g.expect(re.escape(b"berth-guest# "), 60)
+        # Kernel messages must not land inside command output: console loglevel 1.
+        g.run("dmesg -n 1")
 
         uname = g.run("uname -a")
         assert re.search(rb"^Linux berth-guest \S+ .* x86_64", uname, re.M), uname

@@ -122,8 +122,8 @@ static const struct io_ops serial_ops = {.write = serial_write};
 static const struct io_ops exit_ops = {.write = exit_write};
 static const struct io_ops mmio_ops = {.read = mmio_read, .write = mmio_write};
 
-/* A VM with ncpus vCPUs, the fake devices, and code at CODE_ADDR. */
-static struct fixture *vm_create(int ncpus, const uint8_t *code, size_t len)
+/* A VM with ncpus vCPUs, ram bytes of RAM, the fake devices, and code at CODE_ADDR. */
+static struct fixture *vm_create_ram(int ncpus, uint64_t ram, const uint8_t *code, size_t len)
 {
 	struct fixture *f;
 	struct vm *vm;
@@ -142,7 +142,7 @@ static struct fixture *vm_create(int ncpus, const uint8_t *code, size_t len)
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	f->rec.next_read = 0x1000;
-	assert_int_equal(vm_alloc_ram(vm, RAM_SIZE), 0);
+	assert_int_equal(vm_alloc_ram(vm, ram), 0);
 	assert_int_equal(iobus_add(&vm->pio, 0x3f8, 1, &serial_ops, &f->rec, "serial"), 0);
 	assert_int_equal(iobus_add(&vm->pio, 0x510, 1, &read_ops, &f->rec, "counter"), 0);
 	assert_int_equal(iobus_add(&vm->pio, 0x511, 3, &log_ops, f, "log"), 0);
@@ -166,6 +166,11 @@ static struct fixture *vm_create(int ncpus, const uint8_t *code, size_t len)
 	st.gpr[X86_RSP] = STACK_TOP;
 	assert_int_equal(kvm_accel_ops.vcpu_set_state(vm->vcpus[0], &st), 0);
 	return f;
+}
+
+static struct fixture *vm_create(int ncpus, const uint8_t *code, size_t len)
+{
+	return vm_create_ram(ncpus, RAM_SIZE, code, len);
 }
 
 static void *vcpu_thread(void *arg)
@@ -266,6 +271,125 @@ static void test_port_io(void **state)
 	assert_int_equal(f->rec.nwords, 2);
 	assert_int_equal(f->rec.words[0], 0x1000);
 	assert_int_equal(f->rec.words[1], 0x10021001); /* two 16-bit reads, in order */
+	vm_free(f);
+}
+
+/*
+ * The entry state of the Linux 64-bit boot protocol: long mode with paging
+ * (identity maps of the first GiB and of the GiB at 4 GiB, in 2 MiB pages)
+ * and a 64-bit code segment, loaded with vcpu_set_state.
+ */
+static void set_long_mode(struct fixture *f)
+{
+	struct x86_cpu_state st;
+	uint8_t *ram = f->vm.ram;
+
+	/* PML4 0x9000 -> PDPT 0xa000 -> PD 0xb000 (0-1 GiB), PD 0xc000 (4-5 GiB). */
+	memcpy(ram + 0x9000, &(uint64_t){0xa000 | 3}, 8);
+	memcpy(ram + 0xa000, &(uint64_t){0xb000 | 3}, 8);
+	memcpy(ram + 0xa000 + 4 * 8, &(uint64_t){0xc000 | 3}, 8);
+	for (uint64_t i = 0; i < 512; i++) {
+		memcpy(ram + 0xb000 + i * 8, &(uint64_t){(i << 21) | 0x83}, 8);
+		memcpy(ram + 0xc000 + i * 8, &(uint64_t){(4 * GiB + (i << 21)) | 0x83}, 8);
+	}
+	/* GDT at 0: 0x10 64-bit code (0x18 data is there already). */
+	memcpy(ram + 0x10, &(uint64_t){0x00af9a000000ffffULL}, 8);
+	x86_state_flat32(&st, CODE_ADDR);
+	st.cs.l = 1;
+	st.cs.db = 0;
+	st.cr0 |= X86_CR0_PG;
+	st.cr3 = 0x9000;
+	st.cr4 |= X86_CR4_PAE;
+	st.efer = X86_EFER_LME | X86_EFER_LMA;
+	st.gpr[X86_RSP] = STACK_TOP;
+	assert_int_equal(kvm_accel_ops.vcpu_set_state(f->vm.vcpus[0], &st), 0);
+}
+
+/* 64-bit code runs from the long-mode entry state. */
+static void test_long_mode_entry(void **state)
+{
+	static const uint8_t code[] = {
+	    0x48, 0xb8, 0xf0, 0xde, 0xbc, 0x9a, 0x78, 0x56, 0x34, 0x12, /* mov rax, imm64 */
+	    0x66, 0xba, 0x11, 0x05,					/* mov dx, 0x511 */
+	    0xef,							/* out dx, eax */
+	    0x48, 0xc1, 0xe8, 0x20,					/* shr rax, 32 */
+	    0xef,							/* out dx, eax */
+	    0xb0, 0x09,							/* mov al, 9 */
+	    0xe6, 0xf4,							/* out 0xf4, al */
+	    0xf4,							/* hlt */
+	};
+	struct fixture *f = vm_create(1, code, sizeof(code));
+
+	(void)state;
+	KVM_OR_SKIP(f);
+	set_long_mode(f);
+	vm_start(f);
+	vm_join(f, 0);
+	assert_int_equal(atomic_load(&f->vm.exit_status), (9 << 1) | 1);
+	assert_int_equal(f->rec.nwords, 2);
+	assert_int_equal(f->rec.words[0], 0x9abcdef0);
+	assert_int_equal(f->rec.words[1], 0x12345678);
+	vm_free(f);
+}
+
+/* With more RAM than fits below the PCI hole, the rest is at 4 GiB (memory slot 1). */
+static void test_high_ram(void **state)
+{
+	static const uint8_t code[] = {
+	    0x48, 0xb8, 0x10, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, /* mov rax, 4 GiB + 16 */
+	    0xc7, 0x00, 0xce, 0xfa, 0xed, 0xfe,				/* mov [rax], 0xfeedface */
+	    0x8b, 0x00,							/* mov eax, [rax] */
+	    0x66, 0xba, 0x11, 0x05,					/* mov dx, 0x511 */
+	    0xef,							/* out dx, eax */
+	    0xb0, 0x0b,							/* mov al, 11 */
+	    0xe6, 0xf4,							/* out 0xf4, al */
+	    0xf4,							/* hlt */
+	};
+	struct fixture *f = vm_create_ram(1, PC_LOW_RAM_MAX + 4 * MiB, code, sizeof(code));
+	uint32_t v;
+
+	(void)state;
+	KVM_OR_SKIP(f);
+	assert_int_equal(f->vm.high_ram_size, 4 * MiB);
+	set_long_mode(f);
+	vm_start(f);
+	vm_join(f, 0);
+	assert_int_equal(atomic_load(&f->vm.exit_status), (11 << 1) | 1);
+	assert_int_equal(f->rec.nwords, 1);
+	assert_int_equal(f->rec.words[0], 0xfeedface);
+	memcpy(&v, f->vm.ram + f->vm.low_ram_size + 16, 4);
+	assert_int_equal(v, 0xfeedface);
+	vm_free(f);
+}
+
+/* A real-mode entry state (segment 0x07c0, like a boot sector) from vcpu_set_state. */
+static void test_real_mode_entry(void **state)
+{
+	static const uint8_t code[] = {
+	    0x8c, 0xc8,		    /* mov ax, cs */
+	    0x66, 0xba, 0x11, 0x05, /* mov edx, 0x511 (16-bit code: operand prefix) */
+	    0x00, 0x00,		    /* (high half of the immediate) */
+	    0xef,		    /* out dx, ax */
+	    0xb0, 0x05,		    /* mov al, 5 */
+	    0xe6, 0xf4,		    /* out 0xf4, al */
+	    0xf4,		    /* hlt */
+	};
+	struct fixture *f = vm_create(1, code, sizeof(code));
+	struct x86_cpu_state st;
+
+	(void)state;
+	KVM_OR_SKIP(f);
+	memcpy(f->vm.ram + 0x7c00, code, sizeof(code));
+	x86_state_reset(&st);
+	st.cs.selector = 0x07c0;
+	st.cs.base = 0x7c00;
+	st.rip = 0;
+	assert_int_equal(kvm_accel_ops.vcpu_set_state(f->vm.vcpus[0], &st), 0);
+	vm_start(f);
+	vm_join(f, 0);
+	assert_int_equal(atomic_load(&f->vm.exit_status), (5 << 1) | 1);
+	assert_int_equal(f->rec.nwords, 1);
+	assert_int_equal(f->rec.words[0], 0x07c0);
 	vm_free(f);
 }
 
@@ -516,11 +640,18 @@ static void test_can_run_linux(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_can_run_linux),  cmocka_unit_test(test_port_io),
-	    cmocka_unit_test(test_mmio),	   cmocka_unit_test(test_triple_fault),
-	    cmocka_unit_test(test_internal_error), cmocka_unit_test(test_kick_pause_stop),
-	    cmocka_unit_test(test_irq_line_gsi4),  cmocka_unit_test(test_irq_line_gsi2),
+	    cmocka_unit_test(test_can_run_linux),
+	    cmocka_unit_test(test_port_io),
+	    cmocka_unit_test(test_mmio),
+	    cmocka_unit_test(test_triple_fault),
+	    cmocka_unit_test(test_internal_error),
+	    cmocka_unit_test(test_kick_pause_stop),
+	    cmocka_unit_test(test_irq_line_gsi4),
+	    cmocka_unit_test(test_irq_line_gsi2),
 	    cmocka_unit_test(test_init_sipi),
+	    cmocka_unit_test(test_long_mode_entry),
+	    cmocka_unit_test(test_real_mode_entry),
+	    cmocka_unit_test(test_high_ram),
 	};
 
 	log_init("test_kvm", NULL);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define TAP_NAME "berthtap0"
-#define HOST_IP  "10.9.0.1"
+#define HOST_IP	 "10.9.0.1"
 #define GUEST_IP "10.9.0.2"
 
 static bool in_netns;
@@ -147,15 +147,16 @@ static void test_bad_tap_specs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_tap_specs),
-		cmocka_unit_test_setup_teardown(test_arp_through_tap, tap_setup, tap_teardown),
-		cmocka_unit_test_setup_teardown(test_host_traffic_reaches_guest, tap_setup,
-						tap_teardown),
+	    cmocka_unit_test(test_bad_tap_specs),
+	    cmocka_unit_test_setup_teardown(test_arp_through_tap, tap_setup, tap_teardown),
+	    cmocka_unit_test_setup_teardown(test_host_traffic_reaches_guest, tap_setup,
+					    tap_teardown),
 	};
 
 	/* A private network namespace: the TAP interface never touches the host's network. */
 	in_netns = geteuid() == 0 && unshare(CLONE_NEWNET) == 0;
 	if (!in_netns)
-		fprintf(stderr, "test_net_tap: not root or no network namespaces: TAP tests skip\n");
+		fprintf(stderr,
+			"test_net_tap: not root or no network namespaces: TAP tests skip\n");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,25 +12,25 @@
 #include <unistd.h>
 
 #define DISK_SIZE (1 * MiB)
-#define SECTORS   (DISK_SIZE / 512)
-#define QSIZE     16
+#define SECTORS	  (DISK_SIZE / 512)
+#define QSIZE	  16
 
-#define T_IN 0
-#define T_OUT 1
-#define T_FLUSH 4
-#define T_GET_ID 8
-#define T_DISCARD 11
+#define T_IN	       0
+#define T_OUT	       1
+#define T_FLUSH	       4
+#define T_GET_ID       8
+#define T_DISCARD      11
 #define T_WRITE_ZEROES 13
-#define S_OK 0
-#define S_IOERR 1
-#define S_UNSUPP 2
+#define S_OK	       0
+#define S_IOERR	       1
+#define S_UNSUPP       2
 
-#define F_RO (1ULL << 5)
-#define F_BLK_SIZE (1ULL << 6)
-#define F_FLUSH (1ULL << 9)
-#define F_DISCARD (1ULL << 13)
+#define F_RO	       (1ULL << 5)
+#define F_BLK_SIZE     (1ULL << 6)
+#define F_FLUSH	       (1ULL << 9)
+#define F_DISCARD      (1ULL << 13)
 #define F_WRITE_ZEROES (1ULL << 14)
-#define F_SEG_MAX (1ULL << 2)
+#define F_SEG_MAX      (1ULL << 2)
 
 static struct vdriver drv;
 static struct virtio_blk *blk;
@@ -63,7 +63,8 @@ static void attach(const char *format, bool readonly, uint64_t want)
 	uint64_t offered;
 
 	vd_vm_new(&drv);
-	blk = virtio_blk_new(drv.vm, drv.host, path, format, readonly, "berth-test-serial-0123456789");
+	blk = virtio_blk_new(drv.vm, drv.host, path, format, readonly,
+			     "berth-test-serial-0123456789");
 	assert_non_null(blk);
 	vd_attach(&drv, (unsigned)pci_dev_slot(virtio_pci_dev(virtio_blk_transport(blk))));
 	offered = vd_device_features(&drv);
@@ -103,7 +104,7 @@ struct req {
 	const void *out; /* data after the header */
 	uint32_t out_len;
 	uint32_t in_len; /* data before the status byte */
-	uint8_t *in;     /* filled with what the device wrote */
+	uint8_t *in;	 /* filled with what the device wrote */
 	uint32_t used_len;
 };
 
@@ -185,11 +186,12 @@ static void test_config(void **state)
 
 	(void)state;
 	assert_int_equal(vm_mmio_read(drv.vm, drv.device + 0, 8), SECTORS);
-	assert_int_equal(vm_mmio_read(drv.vm, drv.device + 12, 4), 254); /* seg_max: queue size - 2 */
-	assert_int_equal(vm_mmio_read(drv.vm, drv.device + 20, 4), 512);             /* blk_size */
-	assert_true(vm_mmio_read(drv.vm, drv.device + 36, 4) > 0); /* max_discard_sectors */
-	assert_true(vm_mmio_read(drv.vm, drv.device + 40, 4) > 0); /* max_discard_seg */
-	assert_int_equal(vm_mmio_read(drv.vm, drv.device + 56, 1), 1); /* may unmap */
+	assert_int_equal(vm_mmio_read(drv.vm, drv.device + 12, 4),
+			 254); /* seg_max: queue size - 2 */
+	assert_int_equal(vm_mmio_read(drv.vm, drv.device + 20, 4), 512); /* blk_size */
+	assert_true(vm_mmio_read(drv.vm, drv.device + 36, 4) > 0);	 /* max_discard_sectors */
+	assert_true(vm_mmio_read(drv.vm, drv.device + 40, 4) > 0);	 /* max_discard_seg */
+	assert_int_equal(vm_mmio_read(drv.vm, drv.device + 56, 1), 1);	 /* may unmap */
 	f = vd_device_features(&drv);
 	assert_true(f & F_FLUSH);
 	assert_true(f & F_DISCARD);
@@ -399,8 +401,10 @@ static void test_qcow2(void **state)
 	assert_int_equal(request(&r), S_OK);
 	assert_int_equal(rw(T_IN, 100, back, sizeof(back)), S_OK);
 	assert_memory_equal(back, data, sizeof(data));
-	/* A second opener (read-only) sees the flushed data and a clean image. */
-	bs = blk_open(path, "qcow2", BLK_RDONLY, err, sizeof(err));
+	/* The running disk holds the image lock: a second writer is refused... */
+	assert_null(blk_open(path, "qcow2", 0, err, sizeof(err)));
+	/* ...and a lock-free reader (qemu-img -U) sees the flushed data. */
+	bs = blk_open(path, "qcow2", BLK_RDONLY | BLK_FORCE_SHARE, err, sizeof(err));
 	assert_non_null(bs);
 	assert_int_equal(blk_pread(bs, 100 * 512, back, sizeof(back)), 0);
 	assert_memory_equal(back, data, sizeof(data));
@@ -430,20 +434,19 @@ static void test_bad_image(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_config, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_read, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_write_and_flush, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_used_length, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_out_of_range, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_discard_and_write_zeroes, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_get_id_and_unsupported, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_header_needs_reset, setup_raw,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_readonly, setup_readonly, teardown),
-		cmocka_unit_test_setup_teardown(test_write_through_without_flush_feature,
-						setup_no_flush, teardown),
-		cmocka_unit_test_setup_teardown(test_qcow2, setup_qcow2, teardown),
-		cmocka_unit_test(test_bad_image),
+	    cmocka_unit_test_setup_teardown(test_config, setup_raw, teardown),
+	    cmocka_unit_test_setup_teardown(test_read, setup_raw, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_and_flush, setup_raw, teardown),
+	    cmocka_unit_test_setup_teardown(test_used_length, setup_raw, teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_range, setup_raw, teardown),
+	    cmocka_unit_test_setup_teardown(test_discard_and_write_zeroes, setup_raw, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_id_and_unsupported, setup_raw, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_header_needs_reset, setup_raw, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly, setup_readonly, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_through_without_flush_feature,
+					    setup_no_flush, teardown),
+	    cmocka_unit_test_setup_teardown(test_qcow2, setup_qcow2, teardown),
+	    cmocka_unit_test(test_bad_image),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #define QSIZE 8
-#define RXQ 0
-#define TXQ 1
+#define RXQ   0
+#define TXQ   1
 
 static struct vdriver drv;
 static struct chardev *chr;
@@ -101,8 +101,8 @@ static void test_input_and_flow_control(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_output, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_input_and_flow_control, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_output, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_input_and_flow_control, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,8 +83,8 @@ static void test_arp_gateway(void **state)
 	(void)state;
 	send_arp_request();
 	assert_true(recv_frame(r, is_arp_reply) >= 42);
-	assert_memory_equal(r, guest_mac, 6);      /* to us */
-	assert_memory_equal(r + 28, &gw, 4);       /* sender: the gateway */
+	assert_memory_equal(r, guest_mac, 6);	   /* to us */
+	assert_memory_equal(r + 28, &gw, 4);	   /* sender: the gateway */
 	assert_memory_equal(r + 32, guest_mac, 6); /* target: us */
 	assert_memory_equal(r + 38, &me, 4);
 }
@@ -151,10 +151,10 @@ static void test_dhcp_lease(void **state)
 	uint32_t me = inet_addr("10.0.2.15");
 
 	(void)state;
-	b = dhcp(r, 1, 0); /* DISCOVER */
+	b = dhcp(r, 1, 0);				     /* DISCOVER */
 	assert_int_equal(dhcp_option(b, RXBUF - 42, 53), 2); /* OFFER */
-	assert_memory_equal(b + 16, &me, 4);                 /* yiaddr */
-	b = dhcp(r, 3, me); /* REQUEST */
+	assert_memory_equal(b + 16, &me, 4);		     /* yiaddr */
+	b = dhcp(r, 3, me);				     /* REQUEST */
 	assert_int_equal(dhcp_option(b, RXBUF - 42, 53), 5); /* ACK */
 	assert_memory_equal(b + 16, &me, 4);
 }
@@ -322,13 +322,13 @@ static void test_config_and_bad_backends(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_config_and_bad_backends, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_arp_gateway, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dhcp_lease, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_reaches_host_loopback, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostfwd_reaches_guest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tx_without_header_needs_reset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_small_rx_buffers_drop_frames, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_and_bad_backends, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_arp_gateway, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dhcp_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_guest_reaches_host_loopback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostfwd_reaches_guest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_without_header_needs_reset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_small_rx_buffers_drop_frames, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

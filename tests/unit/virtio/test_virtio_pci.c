@@ -65,9 +65,9 @@ static void echo_config_write(void *opaque, unsigned off, unsigned size, uint32_
 }
 
 static const struct virtio_dev_ops echo_ops = {
-	.queue_notify = echo_notify,
-	.reset = echo_reset,
-	.config_write = echo_config_write,
+    .queue_notify = echo_notify,
+    .reset = echo_reset,
+    .config_write = echo_config_write,
 };
 
 static struct vdriver drv;
@@ -76,16 +76,16 @@ static struct echo echo;
 static int setup(void **state)
 {
 	struct virtio_pci_desc desc = {
-		.name = "echo",
-		.device_type = VIRTIO_ID_RNG,
-		.class_code = 0xff0000,
-		.features = F_ECHO_TEST,
-		.nqueues = ECHO_QUEUES,
-		.queue_size = ECHO_QSIZE,
-		.config = echo.config,
-		.config_size = sizeof(echo.config),
-		.ops = &echo_ops,
-		.opaque = &echo,
+	    .name = "echo",
+	    .device_type = VIRTIO_ID_RNG,
+	    .class_code = 0xff0000,
+	    .features = F_ECHO_TEST,
+	    .nqueues = ECHO_QUEUES,
+	    .queue_size = ECHO_QSIZE,
+	    .config = echo.config,
+	    .config_size = sizeof(echo.config),
+	    .ops = &echo_ops,
+	    .opaque = &echo,
 	};
 
 	(void)state;
@@ -624,34 +624,34 @@ static void test_bad_queue_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_identity_and_capabilities, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_feature_negotiation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queue_registers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_flow_msix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_flow_intx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_interrupt_suppression, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_event_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect_descriptors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_device_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_head_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_next_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_chain_loop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_self_loop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_buffer_outside_ram, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_buffer_crossing_ram_end, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_address_wraps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_total_length_overflow, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_avail_index_jump, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_then_read_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect_misaligned_length, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect_nested, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect_with_next, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect_not_negotiated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect_loop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect_too_many_buffers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect_table_outside_ram, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rings_outside_ram, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_queue_size, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_and_capabilities, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_feature_negotiation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_registers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_data_flow_msix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_data_flow_intx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_interrupt_suppression, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_event_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_descriptors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_device_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_head_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_next_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chain_loop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_self_loop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_buffer_outside_ram, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_buffer_crossing_ram_end, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_address_wraps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_total_length_overflow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_avail_index_jump, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_then_read_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_misaligned_length, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_nested, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_with_next, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_not_negotiated, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_loop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_too_many_buffers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_table_outside_ram, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rings_outside_ram, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_queue_size, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

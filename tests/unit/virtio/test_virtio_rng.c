@@ -94,9 +94,9 @@ static void test_readable_buffer_gets_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_fills_buffers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_large_request_is_capped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readable_buffer_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fills_buffers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_large_request_is_capped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readable_buffer_gets_nothing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -164,7 +164,7 @@ static void test_push_after_reset_is_dropped(void **state)
 	assert_int_equal(used()[1], 0);
 }
 
-static void test_enable_starts_from_ring_state(void **state)
+static void test_enable_starts_at_zero(void **state)
 {
 	struct virtq_params *p = virtq_params(vq);
 
@@ -174,10 +174,17 @@ static void test_enable_starts_from_ring_state(void **state)
 	p->avail = AVAIL;
 	p->used = USED;
 	p->size = 8;
+	used()[0] = 0xffff; /* garbage the device must overwrite */
 	used()[1] = 5;
-	avail()[1] = 5;
+	avail()[1] = 0;
 	assert_true(virtq_enable(vq, 0));
+	assert_int_equal(used()[0], 0);
+	assert_int_equal(used()[1], 0);
 	assert_false(virtq_has_avail(vq));
+	desc_table()[0] = (struct desc){DATA, 10, 2, 0};
+	avail()[2] = 0;
+	avail()[1] = 1;
+	assert_true(virtq_has_avail(vq));
 }
 
 static void test_notify_without_event_idx(void **state)
@@ -267,16 +274,16 @@ static void test_iov_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_new_rejects_bad_sizes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pop_splits_out_and_in, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unpop_returns_the_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_push_after_reset_is_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_enable_starts_from_ring_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_notify_without_event_idx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_notify_with_event_idx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_broken_queue_reports_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_length_buffer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_iov_helpers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_new_rejects_bad_sizes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_splits_out_and_in, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unpop_returns_the_chain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_push_after_reset_is_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_enable_starts_at_zero, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_without_event_idx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_with_event_idx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_broken_queue_reports_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_zero_length_buffer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_iov_helpers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,8 +18,8 @@
 #include "vmm/hw/pci.h"
 #include "vmm/virtio/virtio_pci.h"
 
-#define VD_RAM_SIZE (16 * MiB)
-#define VD_HEAP_BASE (1 * MiB) /* buffers and rings are carved from here */
+#define VD_RAM_SIZE   (16 * MiB)
+#define VD_HEAP_BASE  (1 * MiB) /* buffers and rings are carved from here */
 #define VD_MAX_QUEUES 4
 #define VD_TIMEOUT_MS 5000
 
@@ -33,8 +33,8 @@ struct vd_desc {
 struct vd_queue {
 	uint16_t size;
 	uint64_t desc, avail, used; /* guest addresses */
-	uint16_t avail_idx;         /* next avail index the driver publishes */
-	uint16_t next_desc;         /* next free descriptor (round robin) */
+	uint16_t avail_idx;	    /* next avail index the driver publishes */
+	uint16_t next_desc;	    /* next free descriptor (round robin) */
 	uint16_t used_seen;
 };
 
@@ -101,9 +101,15 @@ static inline void vd_attach(struct vdriver *d, unsigned slot)
 		assert_int_equal(vd_cfg_read(d, off + 4, 1), 0); /* BAR 0 */
 		where = d->bar + vd_cfg_read(d, off + 8, 4);
 		switch (type) {
-		case VIRTIO_PCI_CAP_COMMON_CFG: d->common = where; break;
-		case VIRTIO_PCI_CAP_ISR_CFG: d->isr = where; break;
-		case VIRTIO_PCI_CAP_DEVICE_CFG: d->device = where; break;
+		case VIRTIO_PCI_CAP_COMMON_CFG:
+			d->common = where;
+			break;
+		case VIRTIO_PCI_CAP_ISR_CFG:
+			d->isr = where;
+			break;
+		case VIRTIO_PCI_CAP_DEVICE_CFG:
+			d->device = where;
+			break;
 		case VIRTIO_PCI_CAP_NOTIFY_CFG:
 			d->notify = where;
 			d->notify_mult = vd_cfg_read(d, off + 16, 4);
@@ -165,10 +171,9 @@ static inline bool vd_negotiate(struct vdriver *d, uint64_t features)
 	vd_common_write(d, VIRTIO_PCI_COMMON_GF, (uint32_t)features, 4);
 	vd_common_write(d, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
 	vd_common_write(d, VIRTIO_PCI_COMMON_GF, features >> 32, 4);
-	vd_common_write(d, VIRTIO_PCI_COMMON_STATUS,
-			VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				VIRTIO_STATUS_FEATURES_OK,
-			1);
+	vd_common_write(
+	    d, VIRTIO_PCI_COMMON_STATUS,
+	    VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
 	return vd_status(d) & VIRTIO_STATUS_FEATURES_OK;
 }
 
@@ -215,7 +220,7 @@ static inline void vd_driver_ok(struct vdriver *d)
 {
 	vd_common_write(d, VIRTIO_PCI_COMMON_STATUS,
 			VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK,
+			    VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK,
 			1);
 }
 
@@ -283,10 +288,10 @@ static inline uint16_t vd_chain(struct vdriver *d, unsigned q, const struct vd_b
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t idx = (uint16_t)((vq->next_desc + i) % vq->size);
 		t[idx] = (struct vd_desc){
-			.addr = b[i].gpa,
-			.len = b[i].len,
-			.flags = (uint16_t)((b[i].write ? 2 : 0) | (i + 1 < n ? 1 : 0)),
-			.next = (uint16_t)((idx + 1) % vq->size),
+		    .addr = b[i].gpa,
+		    .len = b[i].len,
+		    .flags = (uint16_t)((b[i].write ? 2 : 0) | (i + 1 < n ? 1 : 0)),
+		    .next = (uint16_t)((idx + 1) % vq->size),
 		};
 	}
 	vq->next_desc = (uint16_t)((vq->next_desc + n) % vq->size);

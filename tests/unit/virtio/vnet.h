@@ -9,9 +9,9 @@
 #include "vmm/virtio/net.h"
 
 #define QSIZE 16
-#define RXQ 0
-#define TXQ 1
-#define HDR 12
+#define RXQ   0
+#define TXQ   1
+#define HDR   12
 #define RXBUF 2048
 
 static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};

@@ -240,7 +240,14 @@ static int soft_vcpu_init(struct vcpu *cpu)
 	memset(s, 0, sizeof(*s));
 	s->vcpu = cpu;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	{
+		/* Timed waits are computed on CLOCK_MONOTONIC, so the condvar uses it too. */
+		pthread_condattr_t attr;
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->cond, &attr);
+		pthread_condattr_destroy(&attr);
+	}
 	s->lapic = lapic_new(cpu->vm, (unsigned)cpu->id, cpu->id == 0, kick, s);
 	if (!s->lapic) {
 		log_error("soft: cannot create the local APIC of vCPU %d", cpu->id);

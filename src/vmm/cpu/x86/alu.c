@@ -83,6 +83,23 @@ uint32_t x86_flags(struct x86_cpu *cpu)
 	return f;
 }
 
+/* CF alone (INC/DEC keep it; ADC/SBB consume it). */
+uint32_t x86_cf(struct x86_cpu *cpu)
+{
+	unsigned op = cpu->cc_op;
+	uint64_t m = size_mask(1u << (op & 3));
+
+	switch (op & ~3u) {
+	case CC_NONE: return cpu->rflags & F_CF;
+	case CC_ADD: return (cpu->cc_res & m) < (cpu->cc_src1 & m);
+	case CC_SUB: return (cpu->cc_src1 & m) < (cpu->cc_src2 & m);
+	case CC_LOGIC: return 0;
+	case CC_INC:
+	case CC_DEC: return cpu->cc_src2 & F_CF;
+	}
+	return x86_flags(cpu) & F_CF;
+}
+
 /* Make rflags authoritative again. */
 void x86_flags_commit(struct x86_cpu *cpu)
 {
@@ -110,7 +127,17 @@ bool x86_cond(struct x86_cpu *cpu, unsigned cc)
 		case 6: r = sext(a, size) < sext(b, size); goto out;
 		case 7: r = sext(a, size) <= sext(b, size); goto out;
 		}
-	} else if ((op & ~3u) == CC_LOGIC) {
+	} else if ((op & ~3u) == CC_LOGIC || (op & ~3u) == CC_INC || (op & ~3u) == CC_DEC ||
+		   (op & ~3u) == CC_ADD) {
+		/* ZF and SF come from the result alone. */
+		unsigned size = 1u << (op & 3);
+		int64_t v = sext(cpu->cc_res, size);
+		switch (cc >> 1) {
+		case 2: r = v == 0; goto out;
+		case 4: r = v < 0; goto out;
+		}
+	}
+	if ((op & ~3u) == CC_LOGIC) {
 		unsigned size = 1u << (op & 3);
 		int64_t v = sext(cpu->cc_res, size);
 		switch (cc >> 1) {
@@ -155,12 +182,12 @@ uint64_t x86_alu(struct x86_cpu *cpu, unsigned op, uint64_t a, uint64_t b, unsig
 		set_cc(cpu, CC_LOGIC, size, r, 0, 0);
 		return r;
 	case 2:
-		c = (x86_flags(cpu) & F_CF) ? 1 : 0;
+		c = x86_cf(cpu);
 		r = (a + b + c) & m;
 		set_cc(cpu, c ? CC_ADC : CC_ADD, size, r, a, b);
 		return r;
 	case 3:
-		c = (x86_flags(cpu) & F_CF) ? 1 : 0;
+		c = x86_cf(cpu);
 		r = (a - b - c) & m;
 		set_cc(cpu, c ? CC_SBB : CC_SUB, size, r, a, b);
 		return r;

@@ -174,6 +174,7 @@ enum x86_exit x86_cpu_exec(struct x86_cpu *cpu, uint64_t budget)
 			cpu->pending_nmi = false;
 			cpu->insn_rip = cpu->rip;
 			cpu->insn_rsp = cpu->gpr[X86_RSP];
+			x86_flags_checkpoint(cpu);
 			x86_deliver(cpu, EXC_NMI, false, 0, EV_EXT, cpu->rip);
 		}
 		if (unlikely(cpu->pending_irq >= 0)) {
@@ -181,6 +182,7 @@ enum x86_exit x86_cpu_exec(struct x86_cpu *cpu, uint64_t budget)
 			cpu->pending_irq = -1;
 			cpu->insn_rip = cpu->rip;
 			cpu->insn_rsp = cpu->gpr[X86_RSP];
+			x86_flags_checkpoint(cpu);
 			if (unlikely(cpu->trace_exc))
 				log_info("cpu%u: interrupt %#x at %#llx cpl %u", cpu->plat.apic_id, v,
 					 (unsigned long long)cpu->rip, cpu->cpl);
@@ -196,6 +198,7 @@ enum x86_exit x86_cpu_exec(struct x86_cpu *cpu, uint64_t budget)
 		}
 		cpu->insn_rip = cpu->rip;
 		cpu->insn_rsp = cpu->gpr[X86_RSP];
+		x86_flags_checkpoint(cpu);
 		cpu->shadow = 0;
 		if (unlikely(cpu->trace) && cpu->insns >= cpu->trace_from)
 			trace_insn(cpu);

@@ -128,13 +128,15 @@ struct x86_cpu {
 	bool shutdown;
 	uint64_t insn_rip; /* RIP of the instruction being executed */
 	uint64_t insn_rsp;
+	/* RFLAGS and lazy flags at the start of the instruction: a fault restores them. */
+	uint64_t insn_rflags, insn_cc_res, insn_cc_src1, insn_cc_src2;
+	uint32_t insn_cc_op;
 
 	/* Instruction fetch window (insn.c). */
 	const uint8_t *fetch_ptr, *fetch_end;
 	const uint8_t *fetch_page_host; /* host address of the page at fetch_page_lin */
 	uint64_t fetch_page_lin;        /* linear page of the window, or ~0 */
-	uint64_t fetch_rip;             /* RIP of the next byte to fetch */
-	unsigned fetch_len;
+	uint64_t fetch_bias; /* RIP of the next byte = fetch_bias + (uintptr_t)fetch_ptr */
 	uint8_t fetch_mmio_byte;
 
 	/* Software TLB, one per privilege (0: supervisor, 1: user). */

@@ -49,6 +49,13 @@ void x86_handle_fault(struct x86_cpu *cpu)
 
 	cpu->rip = cpu->insn_rip;
 	cpu->gpr[X86_RSP] = cpu->insn_rsp;
+	/* A faulting instruction leaves the flags as they were (an RMW whose write
+	 * faults must not have changed them). */
+	cpu->rflags = cpu->insn_rflags;
+	cpu->cc_op = cpu->insn_cc_op;
+	cpu->cc_res = cpu->insn_cc_res;
+	cpu->cc_src1 = cpu->insn_cc_src1;
+	cpu->cc_src2 = cpu->insn_cc_src2;
 	cpu->fetch_page_lin = ~0ULL;
 	if (vec < 0 || prev == EXC_DF) {
 		cpu->shutdown = true;

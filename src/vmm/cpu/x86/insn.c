@@ -18,12 +18,16 @@
 /* Refill the fetch window with the page that holds the next instruction byte. */
 static void fetch_refill(struct x86_cpu *cpu)
 {
-	uint64_t lin = cpu->code64 ? cpu->fetch_rip : (uint32_t)(cpu->fetch_rip + cpu->seg[SEG_CS].base);
+	uint64_t rip = x86_next_rip(cpu);
+	uint64_t lin = cpu->code64 ? rip : (uint32_t)(rip + cpu->seg[SEG_CS].base);
 	int user = cpu_user(cpu);
 	struct x86_tlb_entry *e = &cpu->tlb[user][(lin >> 12) & (X86_TLB_SIZE - 1)];
 	uint8_t *p;
 	uint64_t gpa = 0;
 
+	/* Only an instruction with redundant prefixes can get this long. */
+	if (rip - cpu->insn_rip >= 15)
+		x86_fault(cpu, EXC_GP, 0);
 	if (e->tag_x == (lin & ~0xfffULL))
 		p = (uint8_t *)(e->addend + lin);
 	else
@@ -35,21 +39,19 @@ static void fetch_refill(struct x86_cpu *cpu)
 		cpu->fetch_ptr = &cpu->fetch_mmio_byte;
 		cpu->fetch_end = cpu->fetch_ptr + 1;
 		cpu->fetch_page_lin = ~0ULL;
-		return;
+	} else {
+		cpu->fetch_ptr = p;
+		cpu->fetch_end = p + (0x1000 - (lin & 0xfff));
+		cpu->fetch_page_lin = lin & ~0xfffULL;
+		cpu->fetch_page_host = p - (lin & 0xfff);
 	}
-	cpu->fetch_ptr = p;
-	cpu->fetch_end = p + (0x1000 - (lin & 0xfff));
-	cpu->fetch_page_lin = lin & ~0xfffULL;
-	cpu->fetch_page_host = p - (lin & 0xfff);
+	cpu->fetch_bias = rip - (uint64_t)(uintptr_t)cpu->fetch_ptr;
 }
 
 static inline uint8_t fetch8(struct x86_cpu *cpu)
 {
 	if (unlikely(cpu->fetch_ptr >= cpu->fetch_end))
 		fetch_refill(cpu);
-	cpu->fetch_rip++;
-	if (unlikely(++cpu->fetch_len > 15))
-		x86_fault(cpu, EXC_GP, 0);
 	return *cpu->fetch_ptr++;
 }
 
@@ -58,11 +60,9 @@ static inline __attribute__((always_inline)) uint64_t fetch_n(struct x86_cpu *cp
 	uint64_t v = 0;
 	unsigned i;
 
-	if (likely(cpu->fetch_ptr + size <= cpu->fetch_end && cpu->fetch_len + size <= 15)) {
+	if (likely(cpu->fetch_ptr + size <= cpu->fetch_end)) {
 		memcpy(&v, cpu->fetch_ptr, size);
 		cpu->fetch_ptr += size;
-		cpu->fetch_rip += size;
-		cpu->fetch_len += size;
 		return v;
 	}
 	for (i = 0; i < size; i++)
@@ -92,8 +92,7 @@ static inline void fetch_start(struct x86_cpu *cpu)
 	} else {
 		cpu->fetch_ptr = cpu->fetch_end = NULL;
 	}
-	cpu->fetch_rip = cpu->rip;
-	cpu->fetch_len = 0;
+	cpu->fetch_bias = cpu->rip - (uint64_t)(uintptr_t)cpu->fetch_ptr;
 }
 
 /* --- addressing --- */
@@ -158,7 +157,7 @@ static inline void decode_modrm(struct x86_cpu *cpu, struct insn *d)
 			disp = fetch_simm(cpu, 4);
 		if (base != 16) {
 			ea += cpu->gpr[base];
-			if ((base & 7) == X86_RSP || (base & 7) == X86_RBP)
+			if (base == X86_RSP || base == X86_RBP) /* not R12/R13 */
 				d->ea_seg = SEG_SS;
 		}
 		if (index != 16)
@@ -173,7 +172,7 @@ static inline void decode_modrm(struct x86_cpu *cpu, struct insn *d)
 static inline __attribute__((always_inline)) uint64_t ea_of(struct x86_cpu *cpu, struct insn *d)
 {
 	if (d->rip_rel) {
-		uint64_t ea = d->ea + cpu->fetch_rip;
+		uint64_t ea = d->ea + x86_next_rip(cpu);
 		return d->addrsize == 4 ? (uint32_t)ea : ea;
 	}
 	return d->ea;
@@ -329,9 +328,27 @@ static uint8_t *atomic_ptr(struct x86_cpu *cpu, int seg, uint64_t ea, unsigned s
 {
 	uint64_t lin = seg_lin(cpu, seg, ea);
 
+	x86_check_stack_canonical(cpu, seg, lin);
 	if (lin & (size - 1))
 		return NULL; /* split or misaligned: emulate without host atomics */
 	return x86_lin_ptr(cpu, lin, size, ACC_W, cpu_user(cpu));
+}
+
+/*
+ * Fault now if the memory operand of d cannot be written: a read-modify-write
+ * instruction reports a write access (PF_W) even where its read would fault.
+ */
+static void probe_write(struct x86_cpu *cpu, struct insn *d, unsigned size)
+{
+	uint64_t lin = seg_lin(cpu, d->ea_seg, ea_of(cpu, d)), gpa;
+	int user = cpu_user(cpu);
+
+	if (d->mod == 3)
+		return;
+	x86_check_stack_canonical(cpu, d->ea_seg, lin);
+	x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
+	if ((lin & 0xfff) + size > 0x1000)
+		x86_tlb_fill(cpu, (lin | 0xfff) + 1, ACC_W, user, false, &gpa);
 }
 
 /*
@@ -341,7 +358,7 @@ static uint8_t *atomic_ptr(struct x86_cpu *cpu, int seg, uint64_t ea, unsigned s
 static uint64_t rmw(struct x86_cpu *cpu, struct insn *d, unsigned kind, unsigned op, uint64_t src,
 		    unsigned size, bool atomic)
 {
-	uint32_t cf = (kind == RMW_INC || kind == RMW_DEC) ? (x86_flags(cpu) & F_CF) : 0;
+	uint32_t cf = (kind == RMW_INC || kind == RMW_DEC) ? x86_cf(cpu) : 0;
 	uint64_t old, new, ea;
 	uint8_t *p;
 
@@ -371,15 +388,22 @@ static uint64_t rmw(struct x86_cpu *cpu, struct insn *d, unsigned kind, unsigned
 		uint64_t lin = seg_lin(cpu, d->ea_seg, ea);
 		int user = cpu_user(cpu);
 		/* Probe for write first so a read-only page faults before any side effect. */
-		if ((lin & 0xfff) + size <= 0x1000) {
-			uint64_t gpa;
-			x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
-		}
+		probe_write(cpu, d, size);
 		old = x86_read_lin(cpu, lin, size, user);
 		new = rmw_apply(cpu, kind, op, old, src, size, cf);
 		x86_write_lin(cpu, lin, new, size, user);
 	}
 	return old;
+}
+
+/* INC/DEC of the register d->rm (CF is kept). */
+static inline void inc_dec_reg(struct x86_cpu *cpu, struct insn *d, bool dec, unsigned size)
+{
+	uint32_t cf = x86_cf(cpu);
+	uint64_t old = x86_get_reg(cpu, d, d->rm, size), r = (dec ? old - 1 : old + 1) & size_mask(size);
+
+	set_cc(cpu, dec ? CC_DEC : CC_INC, size, r, old, cf);
+	x86_set_reg(cpu, d, d->rm, r, size);
 }
 
 /* --- multiply / divide --- */
@@ -493,8 +517,11 @@ static void shld_shrd(struct x86_cpu *cpu, struct insn *d, bool right, unsigned 
 	bool cf;
 
 	count &= size == 8 ? 63 : 31;
+	probe_write(cpu, d, size);
 	if (!count) {
-		(void)rm_read(cpu, d, size);
+		dst = rm_read(cpu, d, size);
+		if (size == 4 && d->mod == 3)
+			rm_write(cpu, d, dst, size); /* a 32-bit register is zero-extended even so */
 		return;
 	}
 	dst = rm_read(cpu, d, size);
@@ -591,6 +618,7 @@ static void cmpxchg(struct x86_cpu *cpu, struct insn *d, unsigned size)
 			x86_set_reg(cpu, d, X86_RAX, old, size);
 		return;
 	}
+	probe_write(cpu, d, size); /* it always writes */
 	p = atomic_ptr(cpu, d->ea_seg, ea_of(cpu, d), size);
 	if (p) {
 		old = acc;
@@ -617,6 +645,7 @@ static void cmpxchg8b16b(struct x86_cpu *cpu, struct insn *d)
 		x86_ud(cpu);
 	if (wide && (lin & 15))
 		x86_gp0(cpu);
+	probe_write(cpu, d, size); /* it always writes */
 	x86_flags_commit(cpu);
 	if (wide) {
 		unsigned __int128 exp = ((unsigned __int128)cpu->gpr[X86_RDX] << 64) | cpu->gpr[X86_RAX];
@@ -754,7 +783,9 @@ void x86_step(struct x86_cpu *cpu)
 	d.has_modrm = false;
 	d.rip_rel = false;
 	d.mod = 3;
-	for (;;) {
+	for (unsigned npfx = 0;; npfx++) {
+		if (unlikely(npfx >= 15))
+			x86_fault(cpu, EXC_GP, 0); /* longer than 15 bytes */
 		b = fetch8(cpu);
 		switch (b) {
 		case 0x26: d.seg = SEG_ES; d.rex = 0; continue;
@@ -824,6 +855,11 @@ void x86_step(struct x86_cpu *cpu)
 				x86_ud(cpu);
 			if (op == 7)
 				x86_alu(cpu, 7, rm_read(cpu, &d, size), x86_get_reg(cpu, &d, d.reg, size), size);
+			else if (d.mod == 3) /* register fast path */
+				x86_set_reg(cpu, &d, d.rm,
+					    x86_alu(cpu, op, x86_get_reg(cpu, &d, d.rm, size),
+						    x86_get_reg(cpu, &d, d.reg, size), size),
+					    size);
 			else
 				rmw(cpu, &d, RMW_ALU, op, x86_get_reg(cpu, &d, d.reg, size), size, d.lock);
 			break;
@@ -867,7 +903,7 @@ void x86_step(struct x86_cpu *cpu)
 	case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
 		d.mod = 3;
 		d.rm = b & 7;
-		rmw(cpu, &d, b < 0x48 ? RMW_INC : RMW_DEC, 0, 0, os, false);
+		inc_dec_reg(cpu, &d, b >= 0x48, os);
 		break;
 	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
 		x86_push(cpu, cpu->gpr[(b & 7) | ((d.rex & 1) << 3)] , sos);
@@ -929,7 +965,7 @@ void x86_step(struct x86_cpu *cpu)
 	case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f:
 		rel = fetch_simm(cpu, 1);
 		if (x86_cond(cpu, b & 15)) {
-			jump_to(cpu, cpu->fetch_rip + rel, sos);
+			jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 			return;
 		}
 		break;
@@ -957,6 +993,8 @@ void x86_step(struct x86_cpu *cpu)
 	case 0x86: case 0x87:
 		size = (b & 1) ? os : 1;
 		decode_modrm(cpu, &d);
+		if (d.lock && d.mod == 3)
+			x86_ud(cpu);
 		t = x86_get_reg(cpu, &d, d.reg, size);
 		v = rmw(cpu, &d, RMW_XCHG, 0, t, size, true);
 		x86_set_reg(cpu, &d, d.reg, v, size);
@@ -1021,7 +1059,7 @@ void x86_step(struct x86_cpu *cpu)
 			x86_ud(cpu);
 		off = fetch_n(cpu, os);
 		sel = fetch_n(cpu, 2);
-		x86_far_jump(cpu, sel, off, os, true, cpu->fetch_rip);
+		x86_far_jump(cpu, sel, off, os, true, x86_next_rip(cpu));
 		return;
 	}
 	case 0x9b: /* FWAIT */
@@ -1090,7 +1128,9 @@ void x86_step(struct x86_cpu *cpu)
 		else
 			count = cpu->gpr[X86_RCX] & 0xff;
 		if ((count & (os == 8 ? 63 : 31)) == 0) {
-			/* No flags change, but a 32-bit register is still zero-extended. */
+			/* No flags change, but a 32-bit register is still zero-extended
+			 * and memory is accessed as a write. */
+			probe_write(cpu, &d, size);
 			rm_write(cpu, &d, rm_read(cpu, &d, size), size);
 			break;
 		}
@@ -1153,19 +1193,19 @@ void x86_step(struct x86_cpu *cpu)
 		x86_far_ret(cpu, os, t);
 		return;
 	case 0xcc: /* INT3 */
-		x86_deliver(cpu, EXC_BP, false, 0, EV_SOFT, cpu->fetch_rip);
+		x86_deliver(cpu, EXC_BP, false, 0, EV_SOFT, x86_next_rip(cpu));
 		return;
 	case 0xcd: /* INT n */
 		t = fetch_n(cpu, 1);
 		if ((cpu->rflags & F_VM) && ((cpu->rflags >> 12) & 3) < 3)
 			x86_gp0(cpu);
-		x86_deliver(cpu, t, false, 0, EV_SOFT, cpu->fetch_rip);
+		x86_deliver(cpu, t, false, 0, EV_SOFT, x86_next_rip(cpu));
 		return;
 	case 0xce: /* INTO */
 		if (cpu->code64)
 			x86_ud(cpu);
 		if (x86_flags(cpu) & F_OF) {
-			x86_deliver(cpu, EXC_OF, false, 0, EV_SOFT, cpu->fetch_rip);
+			x86_deliver(cpu, EXC_OF, false, 0, EV_SOFT, x86_next_rip(cpu));
 			return;
 		}
 		break;
@@ -1214,7 +1254,7 @@ void x86_step(struct x86_cpu *cpu)
 				take = take && (x86_flags(cpu) & F_ZF);
 		}
 		if (take) {
-			jump_to(cpu, cpu->fetch_rip + rel, sos);
+			jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 			return;
 		}
 		break;
@@ -1231,19 +1271,19 @@ void x86_step(struct x86_cpu *cpu)
 		uint16_t port = b < 0xe8 ? fetch_n(cpu, 1) : (uint16_t)cpu->gpr[X86_RDX];
 		size = (b & 1) ? (os == 8 ? 4 : os) : 1;
 		x86_check_io(cpu, port, size);
-		cpu->rip = cpu->fetch_rip; /* devices may look at the vCPU state */
+		cpu->rip = x86_next_rip(cpu); /* devices may look at the vCPU state */
 		if (cpu->plat.pio_write)
 			cpu->plat.pio_write(cpu->plat.opaque, port, cpu->gpr[X86_RAX] & size_mask(size), size);
 		break;
 	}
 	case 0xe8: /* CALL rel */
 		rel = os == 2 ? fetch_simm(cpu, 2) : fetch_simm(cpu, 4);
-		x86_push(cpu, cpu->fetch_rip, sos);
-		jump_to(cpu, cpu->fetch_rip + rel, sos);
+		x86_push(cpu, x86_next_rip(cpu), sos);
+		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xe9:
 		rel = os == 2 ? fetch_simm(cpu, 2) : fetch_simm(cpu, 4);
-		jump_to(cpu, cpu->fetch_rip + rel, sos);
+		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xea: { /* JMPF ptr */
 		uint64_t off;
@@ -1252,15 +1292,15 @@ void x86_step(struct x86_cpu *cpu)
 			x86_ud(cpu);
 		off = fetch_n(cpu, os);
 		sel = fetch_n(cpu, 2);
-		x86_far_jump(cpu, sel, off, os, false, cpu->fetch_rip);
+		x86_far_jump(cpu, sel, off, os, false, x86_next_rip(cpu));
 		return;
 	}
 	case 0xeb:
 		rel = fetch_simm(cpu, 1);
-		jump_to(cpu, cpu->fetch_rip + rel, sos);
+		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xf1: /* INT1 */
-		x86_deliver(cpu, EXC_DB, false, 0, EV_SOFT, cpu->fetch_rip);
+		x86_deliver(cpu, EXC_DB, false, 0, EV_SOFT, x86_next_rip(cpu));
 		return;
 	case 0xf4: /* HLT */
 		if (cpu->cpl)
@@ -1329,11 +1369,14 @@ void x86_step(struct x86_cpu *cpu)
 		switch (op) {
 		case 0:
 		case 1:
-			rmw(cpu, &d, op ? RMW_DEC : RMW_INC, 0, 0, size, d.lock);
+			if (d.mod == 3)
+				inc_dec_reg(cpu, &d, op, size);
+			else
+				rmw(cpu, &d, op ? RMW_DEC : RMW_INC, 0, 0, size, d.lock);
 			break;
 		case 2: /* CALL near indirect */
 			v = rm_read(cpu, &d, sos);
-			x86_push(cpu, cpu->fetch_rip, sos);
+			x86_push(cpu, x86_next_rip(cpu), sos);
 			jump_to(cpu, v, sos);
 			return;
 		case 4: /* JMP near indirect */
@@ -1349,7 +1392,7 @@ void x86_step(struct x86_cpu *cpu)
 			ea = ea_of(cpu, &d);
 			off = mem_read(cpu, d.ea_seg, ea, os);
 			sel = mem_read(cpu, d.ea_seg, (ea + os) & size_mask(d.addrsize), 2);
-			x86_far_jump(cpu, sel, off, os, op == 3, cpu->fetch_rip);
+			x86_far_jump(cpu, sel, off, os, op == 3, x86_next_rip(cpu));
 			return;
 		}
 		case 6:
@@ -1363,7 +1406,7 @@ void x86_step(struct x86_cpu *cpu)
 	default:
 		x86_ud(cpu);
 	}
-	cpu->rip = cpu->code64 ? cpu->fetch_rip : cpu->fetch_rip & size_mask(cpu->def_size);
+	cpu->rip = cpu->code64 ? x86_next_rip(cpu) : x86_next_rip(cpu) & size_mask(cpu->def_size);
 }
 
 /* The two-byte opcode map (0F xx). */
@@ -1407,7 +1450,7 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	case 0x88: case 0x89: case 0x8a: case 0x8b: case 0x8c: case 0x8d: case 0x8e: case 0x8f:
 		rel = os == 2 ? fetch_simm(cpu, 2) : fetch_simm(cpu, 4);
 		if (x86_cond(cpu, b & 15)) {
-			jump_to(cpu, cpu->fetch_rip + rel, sos);
+			jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 			return;
 		}
 		break;
@@ -1429,14 +1472,14 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	}
 	case 0xa3: case 0xab: case 0xb3: case 0xbb:
 		decode_modrm(cpu, d);
-		if (d->lock && d->mod == 3)
+		if (d->lock && (d->mod == 3 || b == 0xa3)) /* BT itself is not lockable */
 			x86_ud(cpu);
 		bit_op(cpu, d, b == 0xa3 ? 0 : b == 0xab ? 1 : b == 0xb3 ? 2 : 3,
 		       x86_get_reg(cpu, d, d->reg, os), true, os);
 		break;
 	case 0xba:
 		decode_modrm(cpu, d);
-		if ((d->reg & 7) < 4 || (d->lock && d->mod == 3))
+		if ((d->reg & 7) < 4 || (d->lock && (d->mod == 3 || (d->reg & 7) == 4)))
 			x86_ud(cpu);
 		t = fetch_n(cpu, 1);
 		bit_op(cpu, d, (d->reg & 7) - 4, t, false, os);
@@ -1495,6 +1538,13 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		if (d->lock && d->mod == 3)
 			x86_ud(cpu);
 		t = x86_get_reg(cpu, d, d->reg, size);
+		if (d->mod == 3) {
+			/* SRC <- DEST, then DEST <- sum (the sum wins for XADD r, r with one register) */
+			v = x86_get_reg(cpu, d, d->rm, size);
+			x86_set_reg(cpu, d, d->reg, v, size);
+			x86_set_reg(cpu, d, d->rm, x86_alu(cpu, 0, v, t, size), size);
+			break;
+		}
 		v = rmw(cpu, d, RMW_XADD, 0, t, size, d->lock);
 		x86_set_reg(cpu, d, d->reg, v, size);
 		break;
@@ -1567,5 +1617,5 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 			x86_ud(cpu);
 		break;
 	}
-	cpu->rip = cpu->code64 ? cpu->fetch_rip : cpu->fetch_rip & size_mask(cpu->def_size);
+	cpu->rip = cpu->code64 ? x86_next_rip(cpu) : x86_next_rip(cpu) & size_mask(cpu->def_size);
 }

@@ -118,6 +118,14 @@ static inline uint64_t seg_lin(struct x86_cpu *cpu, int seg, uint64_t ea)
 	return (uint32_t)(ea + cpu->seg[seg].base);
 }
 
+/* A non-canonical stack-segment reference is #SS(0), not #GP(0) (such an
+ * address never hits the TLB, so only the slow paths check). */
+static inline void x86_check_stack_canonical(struct x86_cpu *cpu, int seg, uint64_t lin)
+{
+	if (unlikely(seg == SEG_SS) && cpu->long_mode && !x86_canonical(lin))
+		x86_fault(cpu, EXC_SS, 0);
+}
+
 /* Fast path of a data read: TLB hit within a page, else the slow path. */
 static inline uint64_t mem_read(struct x86_cpu *cpu, int seg, uint64_t ea, unsigned size)
 {
@@ -134,6 +142,7 @@ static inline uint64_t mem_read(struct x86_cpu *cpu, int seg, uint64_t ea, unsig
 		default: { uint64_t v; memcpy(&v, p, 8); return v; }
 		}
 	}
+	x86_check_stack_canonical(cpu, seg, lin);
 	return x86_read_lin(cpu, lin, size, user);
 }
 
@@ -152,6 +161,7 @@ static inline void mem_write(struct x86_cpu *cpu, int seg, uint64_t ea, uint64_t
 		default: memcpy(p, &v, 8); return;
 		}
 	}
+	x86_check_stack_canonical(cpu, seg, lin);
 	x86_write_lin(cpu, lin, v, size, user);
 }
 
@@ -166,7 +176,17 @@ static inline void sys_write(struct x86_cpu *cpu, uint64_t lin, uint64_t v, unsi
 }
 
 /* --- flags (alu.c) --- */
+/* Remember the flags as the state a fault in the current instruction goes back to. */
+static inline void x86_flags_checkpoint(struct x86_cpu *cpu)
+{
+	cpu->insn_rflags = cpu->rflags;
+	cpu->insn_cc_op = cpu->cc_op;
+	cpu->insn_cc_res = cpu->cc_res;
+	cpu->insn_cc_src1 = cpu->cc_src1;
+	cpu->insn_cc_src2 = cpu->cc_src2;
+}
 uint32_t x86_flags(struct x86_cpu *cpu);  /* arithmetic flags from the lazy state */
+uint32_t x86_cf(struct x86_cpu *cpu);     /* just CF */
 void x86_flags_commit(struct x86_cpu *cpu); /* fold lazy flags into rflags */
 bool x86_cond(struct x86_cpu *cpu, unsigned cc);
 static inline void set_cc(struct x86_cpu *cpu, unsigned op, unsigned size, uint64_t res,
@@ -251,6 +271,12 @@ void x86_fxsave(struct x86_cpu *cpu, struct insn *d, uint64_t ea);
 void x86_fxrstor(struct x86_cpu *cpu, struct insn *d, uint64_t ea);
 /* Execute an SSE/SSE2/MMX 0F opcode; false if the opcode is not an SSE one. */
 bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d);
+
+/* RIP of the next instruction byte (after decoding: of the next instruction). */
+static inline uint64_t x86_next_rip(const struct x86_cpu *cpu)
+{
+	return cpu->fetch_bias + (uint64_t)(uintptr_t)cpu->fetch_ptr;
+}
 
 /* --- decode helpers for fpu.c / sse.c (insn.c) --- */
 void x86_step(struct x86_cpu *cpu);

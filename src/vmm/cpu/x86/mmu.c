@@ -30,7 +30,7 @@ struct xlate {
 
 bool x86_canonical(uint64_t lin)
 {
-	return (uint64_t)(((int64_t)lin << 16) >> 16) == lin;
+	return (uint64_t)((int64_t)(lin << 16) >> 16) == lin;
 }
 
 /* Physical memory access outside the TLB (page walks, descriptor tables). */
@@ -316,10 +316,11 @@ void x86_write_lin(struct x86_cpu *cpu, uint64_t lin, uint64_t value, unsigned s
 	unsigned i;
 
 	if ((lin & 0xfff) + size > 0x1000) {
-		uint64_t last = lin + size - 1;
-		/* Check both pages before writing anything. */
+		uint64_t next = (lin | 0xfff) + 1;
+		/* Check both pages before writing anything (a fault on the second
+		 * page reports its first byte in CR2, as the hardware does). */
 		x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
-		x86_tlb_fill(cpu, last, ACC_W, user, false, &gpa);
+		x86_tlb_fill(cpu, next, ACC_W, user, false, &gpa);
 		for (i = 0; i < size; i++)
 			x86_write_lin(cpu, lin + i, value >> (8 * i), 1, user);
 		return;

@@ -78,9 +78,13 @@ static void mem_put(struct x86_cpu *cpu, struct insn *d, const vec *v, unsigned 
 	if (align && (seg_lin(cpu, d->ea_seg, ea) & 15))
 		x86_gp0(cpu);
 	if (size == 16) {
-		/* Probe the second half first so a fault leaves memory untouched. */
-		(void)mem_read(cpu, d->ea_seg, ea + 8, 1);
-		mem_write(cpu, d->ea_seg, ea + 8, mem_read(cpu, d->ea_seg, ea + 8, 1), 1);
+		/* Probe both pages for writing first, so a fault leaves memory untouched
+		 * and reports a write at the first byte that faults. */
+		uint64_t lin = seg_lin(cpu, d->ea_seg, ea), gpa;
+		x86_check_stack_canonical(cpu, d->ea_seg, lin);
+		x86_tlb_fill(cpu, lin, ACC_W, cpu_user(cpu), false, &gpa);
+		if ((lin & 0xfff) + 16 > 0x1000)
+			x86_tlb_fill(cpu, (lin | 0xfff) + 1, ACC_W, cpu_user(cpu), false, &gpa);
 		mem_write(cpu, d->ea_seg, ea, v->q[0], 8);
 		mem_write(cpu, d->ea_seg, ea + 8, v->q[1], 8);
 	} else if (size == 8) {
@@ -661,9 +665,9 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		mem_put(cpu, d, &a, xmm ? 16 : 8, xmm);
 		return true;
 	case 0x70: { /* PSHUFW / PSHUFD / PSHUFHW / PSHUFLW */
-		uint8_t imm;
+		/* fetch the immediate first: a RIP-relative operand is relative to its end */
+		uint8_t imm = x86_fetch(cpu, 1);
 		src_get(cpu, d, &b, xmm, xmm ? 16 : 8, xmm);
-		imm = x86_fetch(cpu, 1);
 		a = b;
 		if (!xmm) {
 			for (i = 0; i < 4; i++)
@@ -720,10 +724,9 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		return true;
 	}
 	case 0xc2: { /* CMPPS/PD/SS/SD */
-		uint8_t imm;
+		uint8_t imm = x86_fetch(cpu, 1); /* before the RIP-relative operand */
 		xmm_get(cpu, d->reg, &a);
 		src_get(cpu, d, &b, true, pfx == 2 ? 4 : pfx == 3 ? 8 : 16, pfx < 2);
-		imm = x86_fetch(cpu, 1);
 		switch (pfx) {
 		case 0: for (i = 0; i < 4; i++) a.d[i] = fcmp(a.f[i], b.f[i], imm) ? ~0u : 0; break;
 		case 1: for (i = 0; i < 2; i++) a.q[i] = fcmp(a.g[i], b.g[i], imm) ? ~0ULL : 0; break;
@@ -743,8 +746,8 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		uint8_t imm;
 		if (pfx >= 2)
 			x86_ud(cpu);
+		imm = x86_fetch(cpu, 1); /* before the RIP-relative operand */
 		v = d->mod == 3 ? cpu->gpr[d->rm] : mem_read(cpu, d->ea_seg, x86_ea(cpu, d), 2);
-		imm = x86_fetch(cpu, 1);
 		dst_get(cpu, d, &a, xmm);
 		a.w[imm & (xmm ? 7 : 3)] = (uint16_t)v;
 		dst_set(cpu, d, &a, xmm);
@@ -767,9 +770,9 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		vec r;
 		if (pfx >= 2)
 			x86_ud(cpu);
+		imm = x86_fetch(cpu, 1); /* before the RIP-relative operand */
 		xmm_get(cpu, d->reg, &a);
 		src_get(cpu, d, &b, true, 16, true);
-		imm = x86_fetch(cpu, 1);
 		if (pfx) {
 			r.q[0] = a.q[imm & 1];
 			r.q[1] = b.q[(imm >> 1) & 1];

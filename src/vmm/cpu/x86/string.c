@@ -56,8 +56,10 @@ static uint64_t fast_chunk(struct x86_cpu *cpu, struct insn *d, int sseg, unsign
 		return 0;
 	if (movs) {
 		if (dp > sp && dp < sp + n * size) {
-			for (i = 0; i < n * size; i++) /* overlapping: replicate like the hardware */
-				dp[i] = sp[i];
+			/* overlapping: element by element like the hardware (each element is
+			 * read whole, then written) */
+			for (i = 0; i < n; i++)
+				memmove(dp + i * size, sp + i * size, size);
 		} else {
 			memmove(dp, sp, n * size);
 		}
@@ -166,6 +168,8 @@ bool x86_string(struct x86_cpu *cpu, struct insn *d)
 		if (!count)
 			return true;
 		if (op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf) {
+			/* a fault in a later element keeps this element's flags */
+			x86_flags_checkpoint(cpu);
 			bool zf = x86_cond(cpu, 4);
 			if ((d->rep == 0xf3 && !zf) || (d->rep == 0xf2 && zf))
 				return true;

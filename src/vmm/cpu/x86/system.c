@@ -617,7 +617,7 @@ void x86_exec_system(struct x86_cpu *cpu, struct insn *d)
 		lar_lsl(cpu, d, b == 0x03);
 		return;
 	case 0x05:
-		x86_syscall(cpu, cpu->fetch_rip);
+		x86_syscall(cpu, x86_next_rip(cpu));
 		d->op = 0xffff;
 		return;
 	case 0x06: /* CLTS */
