@@ -92,6 +92,12 @@ struct dt_case {
 	/* Flags the SDM leaves undefined at the start of each instruction and at the end. */
 	uint32_t undef_before[DT_MAX_INSNS + 1];
 	uint32_t mxcsr_ignore; /* MXCSR bits not compared (see gen.c's exclusions) */
+	/* Data bytes not compared: fields of FXSAVE images the SDM leaves to the model. */
+	struct {
+		uint64_t addr;
+		unsigned len;
+	} ignore[DT_MAX_INSNS * 2];
+	unsigned nignore;
 	char desc[DT_MAX_INSNS][96];
 };
 

@@ -161,6 +161,7 @@ void dt_emu_run(const struct dt_case *c, struct dt_result *r)
 	emu.st.rip = c->in.rip;
 	emu.st.rflags = c->in.rflags;
 	x86_cpu_set_state(cpu, &emu.st);
+	memset(cpu->fpu.st, 0, sizeof(cpu->fpu.st)); /* +0.0 in every register, as natively */
 	cpu->fpu.mxcsr = c->in.mxcsr;
 	memcpy(cpu->fpu.xmm, c->in.xmm, sizeof(c->in.xmm));
 

@@ -32,6 +32,12 @@ dt_native_enter:
 	sub rsp, 8
 	mov [rip + host_rsp], rsp
 	stmxcsr [rip + host_mxcsr]
+	/* x87: every physical register +0.0 and empty, as in the emulator */
+	fninit
+	.rept 8
+	fldz
+	.endr
+	fninit
 	lea r15, [rip + dt_native_in]
 	ldmxcsr [r15 + ST_MXCSR]
 	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
@@ -92,6 +98,7 @@ dt_native_exit:
 	movdqu [rax + ST_XMM + 16 * \n], xmm\n
 	.endr
 	ldmxcsr [rip + host_mxcsr]
+	fninit
 	cld
 	mov rsp, [rip + host_rsp]
 	add rsp, 8

@@ -16,6 +16,8 @@ Cases (--case):
   net-tap       (root) in a network namespace of its own, the guest on
                 --net tap,ifname=berthtap0 fetches a file from a server on the
                 host side of the TAP interface.
+  rng-console   --device virtio-rng feeds the guest's /dev/hwrng, and
+                --device virtio-console carries /dev/hvc0 both ways.
   blk-kill9     berth-vmm is killed with SIGKILL while the guest writes to a
                 qcow2 disk; `qemu-img check` finds no corruption.
 
@@ -70,7 +72,7 @@ def sh(*cmd):
 class Guest:
     """One VM with its console on a UNIX socket and a shell driven over it."""
 
-    def __init__(self, args, tmp, disks=(), nets=()):
+    def __init__(self, args, tmp, disks=(), nets=(), rng=False, hvc=None):
         self.args = args
         self.tmp = tmp
         self.sock_path = os.path.join(tmp, "console.sock")
@@ -99,6 +101,11 @@ class Guest:
                 opts = spec.split(",", 1)
                 cmd += ["-netdev", "user,id=n%d%s" % (i, "," + opts[1] if len(opts) > 1 else ""),
                         "-device", "virtio-net-pci,netdev=n%d" % i]
+            if rng:
+                cmd += ["-device", "virtio-rng-pci"]
+            if hvc:
+                cmd += ["-chardev", "socket,id=hvc,path=%s,server=on,wait=off" % hvc,
+                        "-device", "virtio-serial-pci", "-device", "virtconsole,chardev=hvc"]
         else:
             cmd = [args.vmm, "--accel", "soft", "--memory", "512M", "--no-reboot",
                    "--kernel", kernel, "--initrd", initrd, "--append", append,
@@ -107,6 +114,10 @@ class Guest:
                 cmd += ["--disk", "%s,format=%s%s" % (path, fmt, ",readonly" if ro else "")]
             for spec in nets:
                 cmd += ["--net", spec]
+            if rng:
+                cmd += ["--device", "virtio-rng"]
+            if hvc:
+                cmd += ["--device", "virtio-console,chardev=unix:" + hvc]
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -417,6 +428,47 @@ def case_blk_kill9(args, tmp):
     print("PASS: image consistent after kill -9 (qemu-img check status %d)" % st)
 
 
+def case_rng_console(args, tmp):
+    hvc_path = os.path.join(tmp, "hvc.sock")
+    g = Guest(args, tmp, rng=True, hvc=hvc_path)
+    hvc = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        g.wait_ready()
+        hvc.connect(hvc_path)
+        _, out = g.run("cat /sys/class/misc/hw_random/rng_current")
+        if "virtio_rng" not in out:
+            raise Fail("the guest's hwrng is not virtio: %s" % out)
+        _, out = g.run("dd if=/dev/hwrng bs=32 count=4 2>/dev/null | od -An -tx1 | wc -w")
+        if out.split()[0] != "128":
+            raise Fail("reading 128 bytes from /dev/hwrng gave %s words" % out)
+        _, out = g.run("ls /dev/hvc0")
+        g.run("echo hello-from-hvc0 > /dev/hvc0")
+        hvc.settimeout(CMD_TIMEOUT)
+        got = b""
+        while b"hello-from-hvc0" not in got:
+            data = hvc.recv(4096)
+            if not data:
+                raise Fail("the virtio console closed; got %r" % got)
+            got += data
+        # And the other way: the guest reads a line typed into the console.
+        g.sock.sendall(b"head -n 1 /dev/hvc0 > /tmp/typed &\n")
+        time.sleep(2)
+        hvc.sendall(b"typed-into-hvc0\n")
+        deadline = time.monotonic() + CMD_TIMEOUT
+        while True:
+            _, out = g.run("cat /tmp/typed 2>/dev/null || true")
+            if "typed-into-hvc0" in out:
+                break
+            if time.monotonic() > deadline:
+                raise Fail("the guest never read the line typed into hvc0")
+            time.sleep(2)
+        g.poweroff()
+    finally:
+        hvc.close()
+        g.close()
+    print("PASS: virtio-rng feeds /dev/hwrng; virtio-console carries hvc0 both ways")
+
+
 def enter_netns():
     """Move this process into a new network namespace (root only); False if not possible."""
     import ctypes
@@ -473,6 +525,7 @@ def case_net_tap(args, tmp):
 
 
 CASES = {
+    "rng-console": case_rng_console,
     "net-tap": case_net_tap,
     "blk-pattern": case_blk_pattern,
     "blk-overlay": case_blk_overlay,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 /* BERTH_SOFT_TRACE=exc | insn | insn@N */
 static void parse_trace(struct x86_cpu *cpu, const char *v)
@@ -25,8 +26,15 @@ void x86_cpu_init(struct x86_cpu *cpu, const struct x86_platform *plat)
 {
 	memset(cpu, 0, sizeof(*cpu));
 	cpu->plat = *plat;
+	cpu->icache = xcalloc(X86_ICACHE_SIZE, sizeof(*cpu->icache));
 	parse_trace(cpu, getenv("BERTH_SOFT_TRACE"));
 	x86_cpu_reset(cpu, false);
+}
+
+void x86_cpu_destroy(struct x86_cpu *cpu)
+{
+	free(cpu->icache);
+	cpu->icache = NULL;
 }
 
 /* Power-on / INIT state (SDM Vol. 3, 9.1.1). */

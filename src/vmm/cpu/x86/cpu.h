@@ -80,6 +80,8 @@ struct x86_fpu {
 	} xmm[16];
 };
 
+struct x86_icache_entry;
+
 struct x86_cpu {
 	uint64_t gpr[16];
 	uint64_t rip;
@@ -137,6 +139,8 @@ struct x86_cpu {
 	const uint8_t *fetch_page_host; /* host address of the page at fetch_page_lin */
 	uint64_t fetch_page_lin;        /* linear page of the window, or ~0 */
 	uint64_t fetch_bias; /* RIP of the next byte = fetch_bias + (uintptr_t)fetch_ptr */
+	uint64_t next_rip;   /* RIP after the instruction being executed */
+	struct x86_icache_entry *icache; /* decoded instructions (insn.c) */
 	uint8_t fetch_mmio_byte;
 
 	/* Software TLB, one per privilege (0: supervisor, 1: user). */
@@ -152,6 +156,8 @@ struct x86_cpu {
 
 /* Create/reset: the CPU starts in the architectural reset state. */
 void x86_cpu_init(struct x86_cpu *cpu, const struct x86_platform *plat);
+/* Free what x86_cpu_init allocated. */
+void x86_cpu_destroy(struct x86_cpu *cpu);
 /* INIT signal: reset most state, keep MSRs the SDM says survive; enter wait-for-SIPI if ap. */
 void x86_cpu_reset(struct x86_cpu *cpu, bool wait_for_sipi);
 /* Startup IPI: leave wait-for-SIPI and start in real mode at vector << 12. */

@@ -15,10 +15,16 @@
 
 /* --- instruction fetch --- */
 
+/* RIP of the next byte the decoder reads. */
+static inline uint64_t fetch_pos(const struct x86_cpu *cpu)
+{
+	return cpu->fetch_bias + (uint64_t)(uintptr_t)cpu->fetch_ptr;
+}
+
 /* Refill the fetch window with the page that holds the next instruction byte. */
 static void fetch_refill(struct x86_cpu *cpu)
 {
-	uint64_t rip = x86_next_rip(cpu);
+	uint64_t rip = fetch_pos(cpu);
 	uint64_t lin = cpu->code64 ? rip : (uint32_t)(rip + cpu->seg[SEG_CS].base);
 	int user = cpu_user(cpu);
 	struct x86_tlb_entry *e = &cpu->tlb[user][(lin >> 12) & (X86_TLB_SIZE - 1)];
@@ -102,7 +108,6 @@ static inline void decode_modrm(struct x86_cpu *cpu, struct insn *d)
 	uint8_t m = fetch8(cpu);
 	unsigned rm = m & 7, base = 16, index = 16, scale = 0;
 	int64_t disp = 0;
-	uint64_t ea = 0;
 
 	d->modrm = m;
 	d->mod = m >> 6;
@@ -124,14 +129,11 @@ static inline void decode_modrm(struct x86_cpu *cpu, struct insn *d)
 				disp = fetch_simm(cpu, 1);
 			else if (d->mod == 2)
 				disp = fetch_simm(cpu, 2);
-			if (b16[rm] != 16)
-				ea += cpu->gpr[b16[rm]];
-			if (i16[rm] != 16)
-				ea += cpu->gpr[i16[rm]];
+			base = b16[rm];
+			index = i16[rm];
 			if (b16[rm] == X86_RBP)
 				d->ea_seg = SEG_SS;
 		}
-		d->ea = (ea + disp) & 0xffff;
 	} else {
 		if (rm == 4) {
 			uint8_t sib = fetch8(cpu);
@@ -155,27 +157,29 @@ static inline void decode_modrm(struct x86_cpu *cpu, struct insn *d)
 			disp = fetch_simm(cpu, 1);
 		else if (d->mod == 2)
 			disp = fetch_simm(cpu, 4);
-		if (base != 16) {
-			ea += cpu->gpr[base];
-			if (base == X86_RSP || base == X86_RBP) /* not R12/R13 */
-				d->ea_seg = SEG_SS;
-		}
-		if (index != 16)
-			ea += cpu->gpr[index] << scale;
-		ea += disp;
-		d->ea = d->addrsize == 4 ? (uint32_t)ea : ea;
+		if (base == X86_RSP || base == X86_RBP) /* not R12/R13 */
+			d->ea_seg = SEG_SS;
 	}
+	d->base = base;
+	d->index = index;
+	d->scale = scale;
+	d->disp = disp;
 	if (d->seg != SEG_NONE)
 		d->ea_seg = d->seg;
 }
 
+/* The effective address of d's memory operand, from the registers now. */
 static inline __attribute__((always_inline)) uint64_t ea_of(struct x86_cpu *cpu, struct insn *d)
 {
-	if (d->rip_rel) {
-		uint64_t ea = d->ea + x86_next_rip(cpu);
-		return d->addrsize == 4 ? (uint32_t)ea : ea;
-	}
-	return d->ea;
+	uint64_t ea = (uint64_t)d->disp;
+
+	if (d->base != 16)
+		ea += cpu->gpr[d->base];
+	if (d->index != 16)
+		ea += cpu->gpr[d->index] << d->scale;
+	if (d->rip_rel)
+		ea += cpu->next_rip;
+	return d->addrsize == 8 ? ea : d->addrsize == 4 ? (uint32_t)ea : (ea & 0xffff);
 }
 
 static inline __attribute__((always_inline)) uint64_t rm_read(struct x86_cpu *cpu, struct insn *d, unsigned size)
@@ -193,15 +197,12 @@ static inline __attribute__((always_inline)) void rm_write(struct x86_cpu *cpu, 
 		mem_write(cpu, d->ea_seg, ea_of(cpu, d), v, size);
 }
 
-/* Exported forms of the decode helpers for system.c, fpu.c and sse.c. */
-uint64_t x86_fetch(struct x86_cpu *cpu, unsigned size)
-{
-	return fetch_n(cpu, size);
-}
-
+/* Exported forms of the decode helpers for system.c, fpu.c and sse.c. The
+ * decoder has already read the ModRM byte of every opcode that has one. */
 void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d)
 {
-	decode_modrm(cpu, d);
+	if (!d->has_modrm)
+		decode_modrm(cpu, d);
 }
 
 uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d)
@@ -563,11 +564,7 @@ static void bit_op(struct x86_cpu *cpu, struct insn *d, unsigned which, uint64_t
 			byte = -(((-so - 1) / bits + 1) * (int64_t)size);
 		else
 			byte = (so / bits) * size;
-		d->ea += byte;
-		if (d->addrsize == 4)
-			d->ea = (uint32_t)d->ea;
-		else if (d->addrsize == 2)
-			d->ea &= 0xffff;
+		d->disp += byte;
 	}
 	off &= bits - 1;
 	if (which == 0) {
@@ -765,65 +762,219 @@ static void load_sreg(struct x86_cpu *cpu, int seg, uint16_t sel)
 static void exec_0f(struct x86_cpu *cpu, struct insn *d);
 void x86_exec_system(struct x86_cpu *cpu, struct insn *d); /* system.c: 0F 00, 0F 01 and friends */
 
-/* Execute one instruction at cpu->rip. */
-void x86_step(struct x86_cpu *cpu)
+/* Does one-byte opcode b have a ModRM byte? */
+static inline bool has_modrm1(unsigned b)
 {
-	struct insn d;
+	switch (b) {
+	case 0x00 ... 0x03: case 0x08 ... 0x0b: case 0x10 ... 0x13: case 0x18 ... 0x1b:
+	case 0x20 ... 0x23: case 0x28 ... 0x2b: case 0x30 ... 0x33: case 0x38 ... 0x3b:
+	case 0x62: case 0x63: case 0x69: case 0x6b: case 0x80 ... 0x8f: case 0xc0: case 0xc1:
+	case 0xc4 ... 0xc7: case 0xd0 ... 0xd3: case 0xd8 ... 0xdf: case 0xf6: case 0xf7:
+	case 0xfe: case 0xff:
+		return true;
+	}
+	return false;
+}
+
+/* Does two-byte opcode 0F b have a ModRM byte? */
+static inline bool has_modrm2(unsigned b)
+{
+	switch (b) {
+	case 0x04 ... 0x0c: case 0x0e: case 0x30 ... 0x3f: case 0x77: case 0x80 ... 0x8f:
+	case 0xa0 ... 0xa2: case 0xa8 ... 0xaa: case 0xc8 ... 0xcf:
+		return false;
+	}
+	return true;
+}
+
+/* Read the immediates of d (sizes from the opcode maps). */
+static inline void decode_imm(struct x86_cpu *cpu, struct insn *d)
+{
+	unsigned n = 0, n2 = 0, z = d->opsize == 2 ? 2 : 4;
+
+	if (d->op < 0x100) {
+		switch (d->op) {
+		case 0x04: case 0x0c: case 0x14: case 0x1c: case 0x24: case 0x2c: case 0x34: case 0x3c:
+		case 0x6a: case 0x6b: case 0x70 ... 0x7f: case 0x80: case 0x82: case 0x83: case 0xa8:
+		case 0xb0 ... 0xb7: case 0xc0: case 0xc1: case 0xc6: case 0xcd: case 0xd4: case 0xd5:
+		case 0xe0 ... 0xe7: case 0xeb:
+			n = 1;
+			break;
+		case 0x05: case 0x0d: case 0x15: case 0x1d: case 0x25: case 0x2d: case 0x35: case 0x3d:
+		case 0x68: case 0x69: case 0x81: case 0xa9: case 0xc7: case 0xe8: case 0xe9:
+			n = z;
+			break;
+		case 0xb8 ... 0xbf:
+			n = d->opsize;
+			break;
+		case 0xc2: case 0xca:
+			n = 2;
+			break;
+		case 0xc8:
+			n = 2;
+			n2 = 1;
+			break;
+		case 0xa0 ... 0xa3:
+			n = d->addrsize;
+			break;
+		case 0x9a: case 0xea:
+			n = z;
+			n2 = 2;
+			break;
+		case 0xf6:
+			n = (d->reg & 7) < 2 ? 1 : 0;
+			break;
+		case 0xf7:
+			n = (d->reg & 7) < 2 ? z : 0;
+			break;
+		}
+	} else {
+		switch (d->op & 0xff) {
+		case 0x70 ... 0x73: case 0xa4: case 0xac: case 0xba: case 0xc2: case 0xc4: case 0xc5:
+		case 0xc6:
+			n = 1;
+			break;
+		case 0x80 ... 0x8f:
+			n = z;
+			break;
+		}
+	}
+	d->imm = n ? fetch_n(cpu, n) : 0;
+	d->imm2 = n2 ? (uint16_t)fetch_n(cpu, n2) : 0;
+}
+
+/* Decode the whole instruction at the fetch position into d. */
+static void decode(struct x86_cpu *cpu, struct insn *d)
+{
 	uint8_t b;
-	unsigned os, size;
-	uint64_t v, t;
-	int64_t rel;
 	bool op66 = false, op67 = false;
 
-	fetch_start(cpu);
-	d.seg = SEG_NONE;
-	d.rep = 0;
-	d.lock = false;
-	d.rex = 0;
-	d.has_modrm = false;
-	d.rip_rel = false;
-	d.mod = 3;
+	d->seg = SEG_NONE;
+	d->rep = 0;
+	d->lock = false;
+	d->rex = 0;
+	d->has_modrm = false;
+	d->rip_rel = false;
+	d->mod = 3;
 	for (unsigned npfx = 0;; npfx++) {
 		if (unlikely(npfx >= 15))
 			x86_fault(cpu, EXC_GP, 0); /* longer than 15 bytes */
 		b = fetch8(cpu);
 		switch (b) {
-		case 0x26: d.seg = SEG_ES; d.rex = 0; continue;
-		case 0x2e: d.seg = SEG_CS; d.rex = 0; continue;
-		case 0x36: d.seg = SEG_SS; d.rex = 0; continue;
-		case 0x3e: d.seg = SEG_DS; d.rex = 0; continue;
-		case 0x64: d.seg = SEG_FS; d.rex = 0; continue;
-		case 0x65: d.seg = SEG_GS; d.rex = 0; continue;
-		case 0x66: op66 = true; d.rex = 0; continue;
-		case 0x67: op67 = true; d.rex = 0; continue;
-		case 0xf0: d.lock = true; d.rex = 0; continue;
+		case 0x26: d->seg = SEG_ES; d->rex = 0; continue;
+		case 0x2e: d->seg = SEG_CS; d->rex = 0; continue;
+		case 0x36: d->seg = SEG_SS; d->rex = 0; continue;
+		case 0x3e: d->seg = SEG_DS; d->rex = 0; continue;
+		case 0x64: d->seg = SEG_FS; d->rex = 0; continue;
+		case 0x65: d->seg = SEG_GS; d->rex = 0; continue;
+		case 0x66: op66 = true; d->rex = 0; continue;
+		case 0x67: op67 = true; d->rex = 0; continue;
+		case 0xf0: d->lock = true; d->rex = 0; continue;
 		case 0xf2:
-		case 0xf3: d.rep = b; d.rex = 0; continue;
+		case 0xf3: d->rep = b; d->rex = 0; continue;
 		}
 		if (cpu->code64 && (b & 0xf0) == 0x40) {
-			d.rex = b;
+			d->rex = b;
 			continue;
 		}
 		break;
 	}
 	if (cpu->code64) {
-		d.opsize = (d.rex & 8) ? 8 : op66 ? 2 : 4;
-		d.addrsize = op67 ? 4 : 8;
+		d->opsize = (d->rex & 8) ? 8 : op66 ? 2 : 4;
+		d->addrsize = op67 ? 4 : 8;
 	} else {
-		d.opsize = op66 ? cpu->def_size ^ 6 : cpu->def_size;
-		d.addrsize = op67 ? cpu->def_size ^ 6 : cpu->def_size;
+		d->opsize = op66 ? cpu->def_size ^ 6 : cpu->def_size;
+		d->addrsize = op67 ? cpu->def_size ^ 6 : cpu->def_size;
 	}
-	d.opsize_prefix = op66;
+	d->opsize_prefix = op66;
+	if (b == 0x0f) {
+		b = fetch8(cpu);
+		d->op = 0x0f00 | b;
+		if (has_modrm2(b))
+			decode_modrm(cpu, d);
+	} else {
+		d->op = b;
+		if (has_modrm1(b))
+			decode_modrm(cpu, d);
+	}
+	decode_imm(cpu, d);
+	d->len = (uint8_t)(fetch_pos(cpu) - cpu->rip);
+}
+
+static inline unsigned icache_index(const uint8_t *p)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	return (unsigned)(a ^ (a >> 12)) & (X86_ICACHE_SIZE - 1);
+}
+
+/*
+ * Fetch and decode the instruction at RIP, through the decoded-instruction
+ * cache when the instruction lies in the current code page with room for a
+ * 16-byte comparison.
+ */
+static inline void fetch_insn(struct x86_cpu *cpu, struct insn *d)
+{
+	uint64_t lin = cpu->code64 ? cpu->rip : (uint32_t)(cpu->rip + cpu->seg[SEG_CS].base);
+	uint8_t mode = cpu->code64 | cpu->def_size;
+
+	if ((lin & ~0xfffULL) == cpu->fetch_page_lin && (lin & 0xfff) <= 0x1000 - 16) {
+		const uint8_t *p = cpu->fetch_page_host + (lin & 0xfff);
+		struct x86_icache_entry *e = &cpu->icache[icache_index(p)];
+		uint64_t b0, b1;
+
+		memcpy(&b0, p, 8);
+		memcpy(&b1, p + 8, 8);
+		if (e->host == p && e->mode == mode && !((b0 ^ e->bytes[0]) & e->mask[0]) &&
+		    !((b1 ^ e->bytes[1]) & e->mask[1])) {
+			*d = e->d;
+			return;
+		}
+		cpu->fetch_ptr = p;
+		cpu->fetch_end = cpu->fetch_page_host + 0x1000;
+		cpu->fetch_bias = cpu->rip - (uint64_t)(uintptr_t)p;
+		decode(cpu, d);
+		if (cpu->fetch_ptr == p + d->len) { /* decoded within this page */
+			unsigned len = d->len;
+			e->host = p;
+			e->mode = mode;
+			e->bytes[0] = b0;
+			e->bytes[1] = b1;
+			e->mask[0] = len >= 8 ? ~0ULL : (1ULL << (8 * len)) - 1;
+			e->mask[1] = len <= 8 ? 0 : (1ULL << (8 * (len - 8))) - 1;
+			e->d = *d;
+		}
+		return;
+	}
+	fetch_start(cpu);
+	decode(cpu, d);
+}
+
+/* imm of an Iz operand: 16 bits, or 32 bits sign-extended. */
+static inline uint64_t imm_z(const struct insn *d, unsigned opsize)
+{
+	return opsize == 2 ? d->imm & 0xffff : (uint64_t)sext(d->imm, 4);
+}
+
+/* Execute one instruction at cpu->rip. */
+void x86_step(struct x86_cpu *cpu)
+{
+	struct insn d;
+	uint8_t b;
+	unsigned os, size, sos;
+	uint64_t v, t;
+	int64_t rel;
+
+	fetch_insn(cpu, &d);
+	cpu->next_rip = cpu->rip + d.len;
 	os = d.opsize;
 	/* Near branches and stack operations default to 64 bits in 64-bit mode. */
-	unsigned sos = cpu->code64 ? (op66 ? 2 : 8) : os;
-
-	if (b == 0x0f) {
-		d.op = 0x0f00 | fetch8(cpu);
+	sos = cpu->code64 ? (d.opsize_prefix ? 2 : 8) : os;
+	if (d.op >= 0x100) {
 		exec_0f(cpu, &d);
 		return;
 	}
-	d.op = b;
+	b = (uint8_t)d.op;
 	if (d.lock) {
 		/* LOCK is valid only on read-modify-write forms with a memory operand. */
 		static const uint8_t ok[256] = {
@@ -850,7 +1001,6 @@ void x86_step(struct x86_cpu *cpu)
 		switch (b & 7) {
 		case 0:
 		case 1:
-			decode_modrm(cpu, &d);
 			if (d.lock && d.mod == 3)
 				x86_ud(cpu);
 			if (op == 7)
@@ -865,13 +1015,12 @@ void x86_step(struct x86_cpu *cpu)
 			break;
 		case 2:
 		case 3:
-			decode_modrm(cpu, &d);
 			v = x86_alu(cpu, op, x86_get_reg(cpu, &d, d.reg, size), rm_read(cpu, &d, size), size);
 			if (op != 7)
 				x86_set_reg(cpu, &d, d.reg, v, size);
 			break;
 		default:
-			t = (b & 1) ? fetch_imm_z(cpu, os) : fetch_n(cpu, 1);
+			t = (b & 1) ? imm_z(&d, os) : d.imm;
 			v = x86_alu(cpu, op, cpu->gpr[X86_RAX], t, size);
 			if (op != 7)
 				x86_set_reg(cpu, &d, X86_RAX, v, size);
@@ -936,20 +1085,18 @@ void x86_step(struct x86_cpu *cpu)
 	case 0x63:
 		if (!cpu->code64)
 			x86_ud(cpu); /* ARPL: not supported */
-		decode_modrm(cpu, &d);
 		v = rm_read(cpu, &d, 4);
 		x86_set_reg(cpu, &d, d.reg, os == 8 ? (uint64_t)(int64_t)(int32_t)v : v, os);
 		break;
 	case 0x68:
-		x86_push(cpu, fetch_imm_z(cpu, sos), sos);
+		x86_push(cpu, imm_z(&d, sos), sos);
 		break;
 	case 0x6a:
-		x86_push(cpu, fetch_simm(cpu, 1), sos);
+		x86_push(cpu, sext(d.imm, 1), sos);
 		break;
 	case 0x69:
 	case 0x6b:
-		decode_modrm(cpu, &d);
-		t = b == 0x69 ? fetch_imm_z(cpu, os) : (uint64_t)fetch_simm(cpu, 1);
+		t = b == 0x69 ? imm_z(&d, os) : (uint64_t)sext(d.imm, 1);
 		v = imul2(cpu, rm_read(cpu, &d, os), t, os);
 		x86_set_reg(cpu, &d, d.reg, v, os);
 		break;
@@ -963,7 +1110,7 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
 	case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f:
-		rel = fetch_simm(cpu, 1);
+		rel = sext(d.imm, 1);
 		if (x86_cond(cpu, b & 15)) {
 			jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 			return;
@@ -974,9 +1121,8 @@ void x86_step(struct x86_cpu *cpu)
 		if (b == 0x82 && cpu->code64)
 			x86_ud(cpu);
 		size = (b & 1) ? os : 1;
-		decode_modrm(cpu, &d);
 		op = d.reg & 7;
-		t = b == 0x81 ? fetch_imm_z(cpu, os) : (uint64_t)fetch_simm(cpu, 1);
+		t = b == 0x81 ? imm_z(&d, os) : (uint64_t)sext(d.imm, 1);
 		if (d.lock && (d.mod == 3 || op == 7))
 			x86_ud(cpu);
 		if (op == 7)
@@ -987,12 +1133,10 @@ void x86_step(struct x86_cpu *cpu)
 	}
 	case 0x84: case 0x85:
 		size = (b & 1) ? os : 1;
-		decode_modrm(cpu, &d);
 		x86_alu(cpu, 4, rm_read(cpu, &d, size), x86_get_reg(cpu, &d, d.reg, size), size);
 		break;
 	case 0x86: case 0x87:
 		size = (b & 1) ? os : 1;
-		decode_modrm(cpu, &d);
 		if (d.lock && d.mod == 3)
 			x86_ud(cpu);
 		t = x86_get_reg(cpu, &d, d.reg, size);
@@ -1001,32 +1145,26 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	case 0x88: case 0x89:
 		size = (b & 1) ? os : 1;
-		decode_modrm(cpu, &d);
 		rm_write(cpu, &d, x86_get_reg(cpu, &d, d.reg, size), size);
 		break;
 	case 0x8a: case 0x8b:
 		size = (b & 1) ? os : 1;
-		decode_modrm(cpu, &d);
 		x86_set_reg(cpu, &d, d.reg, rm_read(cpu, &d, size), size);
 		break;
 	case 0x8c:
-		decode_modrm(cpu, &d);
 		if ((d.reg & 7) > 5)
 			x86_ud(cpu);
 		rm_write(cpu, &d, cpu->seg[d.reg & 7].selector, d.mod == 3 ? os : 2);
 		break;
 	case 0x8d:
-		decode_modrm(cpu, &d);
 		if (d.mod == 3)
 			x86_ud(cpu);
 		x86_set_reg(cpu, &d, d.reg, ea_of(cpu, &d), os);
 		break;
 	case 0x8e:
-		decode_modrm(cpu, &d);
 		load_sreg(cpu, d.reg & 7, rm_read(cpu, &d, 2));
 		break;
 	case 0x8f:
-		decode_modrm(cpu, &d);
 		if (d.reg & 7)
 			x86_ud(cpu);
 		v = x86_pop(cpu, sos);
@@ -1057,8 +1195,8 @@ void x86_step(struct x86_cpu *cpu)
 		uint16_t sel;
 		if (cpu->code64)
 			x86_ud(cpu);
-		off = fetch_n(cpu, os);
-		sel = fetch_n(cpu, 2);
+		off = d.imm;
+		sel = d.imm2;
 		x86_far_jump(cpu, sel, off, os, true, x86_next_rip(cpu));
 		return;
 	}
@@ -1099,7 +1237,7 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xa0: case 0xa1: case 0xa2: case 0xa3: { /* MOV moffs */
 		int seg = d.seg == SEG_NONE ? SEG_DS : d.seg;
 		size = (b & 1) ? os : 1;
-		t = fetch_n(cpu, d.addrsize);
+		t = d.imm;
 		if (b < 0xa2)
 			x86_set_reg(cpu, &d, X86_RAX, mem_read(cpu, seg, t, size), size);
 		else
@@ -1108,21 +1246,20 @@ void x86_step(struct x86_cpu *cpu)
 	}
 	case 0xa8: case 0xa9:
 		size = (b & 1) ? os : 1;
-		t = (b & 1) ? fetch_imm_z(cpu, os) : fetch_n(cpu, 1);
+		t = (b & 1) ? imm_z(&d, os) : d.imm;
 		x86_alu(cpu, 4, cpu->gpr[X86_RAX], t, size);
 		break;
 	case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
-		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), fetch_n(cpu, 1), 1);
+		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), d.imm, 1);
 		break;
 	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
-		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), fetch_n(cpu, os), os);
+		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), d.imm, os);
 		break;
 	case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
 		unsigned count;
 		size = (b & 1) ? os : 1;
-		decode_modrm(cpu, &d);
 		if (b <= 0xc1)
-			count = fetch_n(cpu, 1);
+			count = d.imm;
 		else if (b <= 0xd1)
 			count = 1;
 		else
@@ -1138,7 +1275,7 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xc2: case 0xc3: /* RET near */
-		t = b == 0xc2 ? fetch_n(cpu, 2) : 0;
+		t = b == 0xc2 ? d.imm : 0;
 		v = x86_pop(cpu, sos);
 		if (t) {
 			uint64_t m = sp_mask(cpu);
@@ -1149,7 +1286,6 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xc4: case 0xc5: /* LES/LDS (VEX in 64-bit mode: not supported) */
 		if (cpu->code64)
 			x86_ud(cpu);
-		decode_modrm(cpu, &d);
 		if (d.mod == 3)
 			x86_ud(cpu);
 		v = mem_read(cpu, d.ea_seg, ea_of(cpu, &d), os);
@@ -1159,15 +1295,14 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	case 0xc6: case 0xc7:
 		size = (b & 1) ? os : 1;
-		decode_modrm(cpu, &d);
 		if (d.reg & 7)
 			x86_ud(cpu);
-		t = size == 1 ? fetch_n(cpu, 1) : fetch_imm_z(cpu, os);
+		t = size == 1 ? d.imm : imm_z(&d, os);
 		rm_write(cpu, &d, t, size);
 		break;
 	case 0xc8: { /* ENTER */
-		uint16_t alloc = fetch_n(cpu, 2);
-		unsigned level = fetch_n(cpu, 1) & 31, i;
+		uint16_t alloc = d.imm;
+		unsigned level = d.imm2 & 31, i;
 		uint64_t m = sp_mask(cpu), fp, bp = cpu->gpr[X86_RBP];
 		x86_push(cpu, bp, sos);
 		fp = cpu->gpr[X86_RSP];
@@ -1189,14 +1324,14 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xca: case 0xcb: /* RETF */
-		t = b == 0xca ? fetch_n(cpu, 2) : 0;
+		t = b == 0xca ? d.imm : 0;
 		x86_far_ret(cpu, os, t);
 		return;
 	case 0xcc: /* INT3 */
 		x86_deliver(cpu, EXC_BP, false, 0, EV_SOFT, x86_next_rip(cpu));
 		return;
 	case 0xcd: /* INT n */
-		t = fetch_n(cpu, 1);
+		t = d.imm;
 		if ((cpu->rflags & F_VM) && ((cpu->rflags >> 12) & 3) < 3)
 			x86_gp0(cpu);
 		x86_deliver(cpu, t, false, 0, EV_SOFT, x86_next_rip(cpu));
@@ -1221,7 +1356,7 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xd4: case 0xd5:
 		if (cpu->code64)
 			x86_ud(cpu);
-		bcd_op(cpu, b, fetch_n(cpu, 1));
+		bcd_op(cpu, b, d.imm);
 		break;
 	case 0xd6: /* SALC */
 		if (cpu->code64)
@@ -1235,13 +1370,12 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf:
-		decode_modrm(cpu, &d);
 		x86_fpu_exec(cpu, &d);
 		break;
 	case 0xe0: case 0xe1: case 0xe2: case 0xe3: { /* LOOPcc, JCXZ */
 		uint64_t am = size_mask(d.addrsize), c = cpu->gpr[X86_RCX] & am;
 		bool take;
-		rel = fetch_simm(cpu, 1);
+		rel = sext(d.imm, 1);
 		if (b == 0xe3) {
 			take = c == 0;
 		} else {
@@ -1260,7 +1394,7 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xe4: case 0xe5: case 0xec: case 0xed: { /* IN */
-		uint16_t port = b < 0xe8 ? fetch_n(cpu, 1) : (uint16_t)cpu->gpr[X86_RDX];
+		uint16_t port = b < 0xe8 ? d.imm : (uint16_t)cpu->gpr[X86_RDX];
 		size = (b & 1) ? (os == 8 ? 4 : os) : 1;
 		x86_check_io(cpu, port, size);
 		v = cpu->plat.pio_read ? cpu->plat.pio_read(cpu->plat.opaque, port, size) : ~0ULL;
@@ -1268,7 +1402,7 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xe6: case 0xe7: case 0xee: case 0xef: { /* OUT */
-		uint16_t port = b < 0xe8 ? fetch_n(cpu, 1) : (uint16_t)cpu->gpr[X86_RDX];
+		uint16_t port = b < 0xe8 ? d.imm : (uint16_t)cpu->gpr[X86_RDX];
 		size = (b & 1) ? (os == 8 ? 4 : os) : 1;
 		x86_check_io(cpu, port, size);
 		cpu->rip = x86_next_rip(cpu); /* devices may look at the vCPU state */
@@ -1277,12 +1411,12 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xe8: /* CALL rel */
-		rel = os == 2 ? fetch_simm(cpu, 2) : fetch_simm(cpu, 4);
+		rel = sext(d.imm, os == 2 ? 2 : 4);
 		x86_push(cpu, x86_next_rip(cpu), sos);
 		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xe9:
-		rel = os == 2 ? fetch_simm(cpu, 2) : fetch_simm(cpu, 4);
+		rel = sext(d.imm, os == 2 ? 2 : 4);
 		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xea: { /* JMPF ptr */
@@ -1290,13 +1424,13 @@ void x86_step(struct x86_cpu *cpu)
 		uint16_t sel;
 		if (cpu->code64)
 			x86_ud(cpu);
-		off = fetch_n(cpu, os);
-		sel = fetch_n(cpu, 2);
+		off = d.imm;
+		sel = d.imm2;
 		x86_far_jump(cpu, sel, off, os, false, x86_next_rip(cpu));
 		return;
 	}
 	case 0xeb:
-		rel = fetch_simm(cpu, 1);
+		rel = sext(d.imm, 1);
 		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xf1: /* INT1 */
@@ -1314,14 +1448,13 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xf6: case 0xf7: {
 		unsigned op;
 		size = (b & 1) ? os : 1;
-		decode_modrm(cpu, &d);
 		op = d.reg & 7;
 		if (d.lock && (d.mod == 3 || (op != 2 && op != 3)))
 			x86_ud(cpu);
 		switch (op) {
 		case 0:
 		case 1:
-			t = size == 1 ? fetch_n(cpu, 1) : fetch_imm_z(cpu, os);
+			t = size == 1 ? d.imm : imm_z(&d, os);
 			x86_alu(cpu, 4, rm_read(cpu, &d, size), t, size);
 			break;
 		case 2:
@@ -1359,7 +1492,6 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	case 0xfe: case 0xff: {
 		unsigned op;
-		decode_modrm(cpu, &d);
 		op = d.reg & 7;
 		if (b == 0xfe && op > 1)
 			x86_ud(cpu);
@@ -1435,11 +1567,9 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		x86_ud(cpu);
 	case 0x0d: /* PREFETCHW */
 	case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e: case 0x1f:
-		decode_modrm(cpu, d);
 		break;
 	case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
 	case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
-		decode_modrm(cpu, d);
 		v = rm_read(cpu, d, os);
 		if (x86_cond(cpu, b & 15))
 			x86_set_reg(cpu, d, d->reg, v, os);
@@ -1448,7 +1578,7 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		break;
 	case 0x80: case 0x81: case 0x82: case 0x83: case 0x84: case 0x85: case 0x86: case 0x87:
 	case 0x88: case 0x89: case 0x8a: case 0x8b: case 0x8c: case 0x8d: case 0x8e: case 0x8f:
-		rel = os == 2 ? fetch_simm(cpu, 2) : fetch_simm(cpu, 4);
+		rel = sext(d->imm, os == 2 ? 2 : 4);
 		if (x86_cond(cpu, b & 15)) {
 			jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 			return;
@@ -1456,7 +1586,6 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		break;
 	case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
 	case 0x98: case 0x99: case 0x9a: case 0x9b: case 0x9c: case 0x9d: case 0x9e: case 0x9f:
-		decode_modrm(cpu, d);
 		rm_write(cpu, d, x86_cond(cpu, b & 15), 1);
 		break;
 	case 0xa0: case 0xa8: /* PUSH FS/GS */
@@ -1471,38 +1600,32 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		break;
 	}
 	case 0xa3: case 0xab: case 0xb3: case 0xbb:
-		decode_modrm(cpu, d);
 		if (d->lock && (d->mod == 3 || b == 0xa3)) /* BT itself is not lockable */
 			x86_ud(cpu);
 		bit_op(cpu, d, b == 0xa3 ? 0 : b == 0xab ? 1 : b == 0xb3 ? 2 : 3,
 		       x86_get_reg(cpu, d, d->reg, os), true, os);
 		break;
 	case 0xba:
-		decode_modrm(cpu, d);
 		if ((d->reg & 7) < 4 || (d->lock && (d->mod == 3 || (d->reg & 7) == 4)))
 			x86_ud(cpu);
-		t = fetch_n(cpu, 1);
+		t = d->imm;
 		bit_op(cpu, d, (d->reg & 7) - 4, t, false, os);
 		break;
 	case 0xa4: case 0xa5: case 0xac: case 0xad:
-		decode_modrm(cpu, d);
-		t = (b & 1) ? cpu->gpr[X86_RCX] & 0xff : fetch_n(cpu, 1);
+		t = (b & 1) ? cpu->gpr[X86_RCX] & 0xff : d->imm;
 		shld_shrd(cpu, d, b >= 0xac, t, os);
 		break;
 	case 0xaf:
-		decode_modrm(cpu, d);
 		v = imul2(cpu, x86_get_reg(cpu, d, d->reg, os), rm_read(cpu, d, os), os);
 		x86_set_reg(cpu, d, d->reg, v, os);
 		break;
 	case 0xb0: case 0xb1:
-		decode_modrm(cpu, d);
 		if (d->lock && d->mod == 3)
 			x86_ud(cpu);
 		cmpxchg(cpu, d, b == 0xb0 ? 1 : os);
 		break;
 	case 0xb2: case 0xb4: case 0xb5: { /* LSS/LFS/LGS */
 		uint64_t ea;
-		decode_modrm(cpu, d);
 		if (d->mod == 3)
 			x86_ud(cpu);
 		ea = ea_of(cpu, d);
@@ -1513,7 +1636,6 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		break;
 	}
 	case 0xb6: case 0xb7: case 0xbe: case 0xbf:
-		decode_modrm(cpu, d);
 		size = (b & 1) ? 2 : 1;
 		v = rm_read(cpu, d, size);
 		if (b >= 0xbe)
@@ -1523,18 +1645,15 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	case 0xb8: /* POPCNT */
 		if (d->rep != 0xf3)
 			x86_ud(cpu);
-		decode_modrm(cpu, d);
 		v = rm_read(cpu, d, os);
 		x86_set_reg(cpu, d, d->reg, __builtin_popcountll(v), os);
 		set_cc(cpu, CC_LOGIC, os, v, 0, 0);
 		break;
 	case 0xbc: case 0xbd:
-		decode_modrm(cpu, d);
 		bit_scan(cpu, d, b == 0xbd, os);
 		break;
 	case 0xc0: case 0xc1:
 		size = b == 0xc0 ? 1 : os;
-		decode_modrm(cpu, d);
 		if (d->lock && d->mod == 3)
 			x86_ud(cpu);
 		t = x86_get_reg(cpu, d, d->reg, size);
@@ -1549,7 +1668,6 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 		x86_set_reg(cpu, d, d->reg, v, size);
 		break;
 	case 0xc7:
-		decode_modrm(cpu, d);
 		if ((d->reg & 7) == 1) {
 			cmpxchg8b16b(cpu, d);
 			break;
@@ -1567,7 +1685,6 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	}
 	case 0xae: {
 		unsigned op;
-		decode_modrm(cpu, d);
 		op = d->reg & 7;
 		if (d->mod == 3) {
 			/* LFENCE / MFENCE / SFENCE */

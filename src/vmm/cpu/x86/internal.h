@@ -68,8 +68,27 @@ struct insn {
 	bool has_modrm;
 	bool rip_rel;
 	uint8_t ea_seg;    /* default segment of the memory operand */
-	uint64_t ea;       /* effective address (without RIP for rip_rel) */
+	uint8_t base, index, scale; /* memory operand registers (16: none), log2 of the scale */
+	uint8_t len;       /* instruction length in bytes */
 	uint16_t op;       /* opcode, 0x0fXX for two-byte */
+	uint16_t imm2;     /* second immediate (ENTER's level, a far pointer's selector) */
+	int64_t disp;      /* displacement (RIP-relative: from the next instruction) */
+	uint64_t imm;      /* first immediate, zero-extended as encoded */
+};
+
+/*
+ * The decoded-instruction cache: decoded instructions keyed by the host
+ * address of their first byte (that is, by guest physical address). An entry
+ * keeps a copy of the instruction bytes and is used only while guest memory
+ * still holds those bytes, so code written by this vCPU, another vCPU or a
+ * device is never executed stale, without any invalidation protocol.
+ */
+#define X86_ICACHE_SIZE 4096
+struct x86_icache_entry {
+	const uint8_t *host;
+	uint64_t bytes[2], mask[2];
+	uint8_t mode; /* decode mode: 64-bit code, default operand size */
+	struct insn d;
 };
 
 /* --- faults (except.c) --- */
@@ -275,7 +294,7 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d);
 /* RIP of the next instruction byte (after decoding: of the next instruction). */
 static inline uint64_t x86_next_rip(const struct x86_cpu *cpu)
 {
-	return cpu->fetch_bias + (uint64_t)(uintptr_t)cpu->fetch_ptr;
+	return cpu->next_rip;
 }
 
 /* --- decode helpers for fpu.c / sse.c (insn.c) --- */
@@ -283,7 +302,6 @@ void x86_step(struct x86_cpu *cpu);
 void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d);
 void x86_exec_system(struct x86_cpu *cpu, struct insn *d);
 uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d); /* final effective address */
-uint64_t x86_fetch(struct x86_cpu *cpu, unsigned size);
 static inline uint64_t x86_get_reg(struct x86_cpu *cpu, const struct insn *d, int r, unsigned size)
 {
 	if (size == 1 && !d->rex && r >= 4 && r < 8)

@@ -666,7 +666,7 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		return true;
 	case 0x70: { /* PSHUFW / PSHUFD / PSHUFHW / PSHUFLW */
 		/* fetch the immediate first: a RIP-relative operand is relative to its end */
-		uint8_t imm = x86_fetch(cpu, 1);
+		uint8_t imm = (uint8_t)d->imm;
 		src_get(cpu, d, &b, xmm, xmm ? 16 : 8, xmm);
 		a = b;
 		if (!xmm) {
@@ -690,7 +690,7 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		uint8_t imm;
 		if (d->mod != 3 || pfx >= 2)
 			x86_ud(cpu);
-		imm = x86_fetch(cpu, 1);
+		imm = (uint8_t)d->imm;
 		if (xmm)
 			xmm_get(cpu, d->rm, &a);
 		else
@@ -724,7 +724,7 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		return true;
 	}
 	case 0xc2: { /* CMPPS/PD/SS/SD */
-		uint8_t imm = x86_fetch(cpu, 1); /* before the RIP-relative operand */
+		uint8_t imm = (uint8_t)d->imm; /* before the RIP-relative operand */
 		xmm_get(cpu, d->reg, &a);
 		src_get(cpu, d, &b, true, pfx == 2 ? 4 : pfx == 3 ? 8 : 16, pfx < 2);
 		switch (pfx) {
@@ -746,7 +746,7 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		uint8_t imm;
 		if (pfx >= 2)
 			x86_ud(cpu);
-		imm = x86_fetch(cpu, 1); /* before the RIP-relative operand */
+		imm = (uint8_t)d->imm; /* before the RIP-relative operand */
 		v = d->mod == 3 ? cpu->gpr[d->rm] : mem_read(cpu, d->ea_seg, x86_ea(cpu, d), 2);
 		dst_get(cpu, d, &a, xmm);
 		a.w[imm & (xmm ? 7 : 3)] = (uint16_t)v;
@@ -757,7 +757,7 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		uint8_t imm;
 		if (d->mod != 3 || pfx >= 2)
 			x86_ud(cpu);
-		imm = x86_fetch(cpu, 1);
+		imm = (uint8_t)d->imm;
 		if (xmm)
 			xmm_get(cpu, d->rm, &b);
 		else
@@ -770,7 +770,7 @@ bool x86_sse_exec(struct x86_cpu *cpu, struct insn *d)
 		vec r;
 		if (pfx >= 2)
 			x86_ud(cpu);
-		imm = x86_fetch(cpu, 1); /* before the RIP-relative operand */
+		imm = (uint8_t)d->imm; /* before the RIP-relative operand */
 		xmm_get(cpu, d->reg, &a);
 		src_get(cpu, d, &b, true, 16, true);
 		if (pfx) {
