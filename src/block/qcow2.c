@@ -360,13 +360,16 @@ static int get_l2(struct qcow2 *s, uint32_t idx, bool for_write, struct qcow2_l2
 		l2_cache_bind(s, e, idx, new_off);
 	} else {
 		e->offset = new_off;
-		ret = qcow2_free_later(s, off, s->cluster_size);
-		if (ret < 0)
-			return ret;
 	}
 	e->dirty = true;
 	s->l1[idx] = new_off | QCOW2_OFLAG_COPIED;
 	s->l1_dirty = true;
+	/* Only once nothing in memory points at the old copy may it be released. */
+	if (off) {
+		ret = qcow2_free_later(s, off, s->cluster_size);
+		if (ret < 0)
+			return ret;
+	}
 done:
 	*out = e;
 	return 0;
@@ -622,14 +625,14 @@ static int write_cluster(struct qcow2 *s, uint64_t off, const void *buf, size_t 
 		goto fail;
 	s->file_end = MAX(s->file_end, written_end);
 	s->data_unsynced = true;
+	e->table[l2i] = htobe64(new_off | QCOW2_OFLAG_COPIED);
+	e->dirty = true;
 	if (host || (l2e & QCOW2_OFLAG_COMPRESSED)) {
 		qcow2_entry_range(s, l2e, &old_start, &old_len);
 		ret = qcow2_free_later(s, old_start, old_len);
 		if (ret < 0)
 			return ret;
 	}
-	e->table[l2i] = htobe64(new_off | QCOW2_OFLAG_COPIED);
-	e->dirty = true;
 	return 0;
 fail:
 	/* The new cluster is not referenced: give it back. */
@@ -719,14 +722,14 @@ static int clear_cluster(struct qcow2 *s, uint64_t off, bool zero)
 	if (ret < 0)
 		return ret;
 	l2e = be64toh(e->table[l2i]);
+	e->table[l2i] = htobe64(new_e);
+	e->dirty = true;
 	if ((l2e & QCOW2_OFLAG_COMPRESSED) || (l2e & QCOW2_L2E_OFFSET_MASK)) {
 		qcow2_entry_range(s, l2e, &start, &len);
 		ret = qcow2_free_later(s, start, len);
 		if (ret < 0)
 			return ret;
 	}
-	e->table[l2i] = htobe64(new_e);
-	e->dirty = true;
 	return 0;
 }
 

@@ -96,7 +96,8 @@ struct dt_case {
 	struct {
 		uint64_t addr;
 		unsigned len;
-	} ignore[DT_MAX_INSNS * 2];
+		uint8_t keep; /* the bits of each byte that are compared */
+	} ignore[DT_MAX_INSNS * 2 + 4];
 	unsigned nignore;
 	char desc[DT_MAX_INSNS][96];
 };

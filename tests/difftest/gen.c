@@ -27,6 +27,14 @@
  *    mask bits stay set.
  *  - RCPPS/RCPSS/RSQRTPS/RSQRTSS: approximations whose exact bits differ between
  *    CPU models, so not comparable with any host.
+ *  - x87: the exception flags of FSW (IE DE ZE OE UE PE) are not recorded by fpu.c
+ *    (every exception is treated as masked), nor is C1 as the round-up indicator
+ *    of an inexact result: both are masked out of FNSTSW results and FXSAVE images. Stack overflow/underflow (the stack-fault response) is not
+ *    modelled, so sequences keep the register stack valid. Transcendentals
+ *    (FSIN, FPTAN, F2XM1, FYL2X...) and FLD m80 of arbitrary bit patterns are not
+ *    generated. FXSAVE's FOP/FIP/FDP/FCS/FDS and MXCSR_MASK are model-specific.
+ *  - FS/GS segment overrides: the host's FS/GS bases belong to its C runtime.
+ *  - The 0x67 address-size prefix is generated for string instructions only.
  */
 #include <math.h>
 #include <stdio.h>
@@ -1238,6 +1246,21 @@ static void gen_x87(struct dt_case *c)
 		depth += f->delta;
 		if (f->fdef)
 			g.undef = 0;
+		if (f->b0 == 0xdf && f->b1 == 0xe0) {
+			/* FNSTSW AX: drop the exception flags (see the exclusions) */
+			struct enc a = {.opreg = NO_REG, .pfx = {0x66}, .npfx = 1, .oplen = 1,
+					.op = {0x25}, .immlen = 2, .imm = 0xfdc0};
+			emit(&g, &a, "and ax, 0xfdc0 (x87 exception flags and C1 not compared)");
+			g.undef = FL_AF;
+		} else if (f->size && f->b0 == 0xdd && f->digit == 7) {
+			/* FNSTSW m16: likewise */
+			c->ignore[c->nignore].addr = mem_addr(&g, &e.m);
+			c->ignore[c->nignore].keep = 0xc0;
+			c->ignore[c->nignore++].len = 1;
+			c->ignore[c->nignore].addr = mem_addr(&g, &e.m) + 1;
+			c->ignore[c->nignore].keep = 0xfd;
+			c->ignore[c->nignore++].len = 1;
+		}
 	}
 	/* FXSAVE (or FXSAVE64) the whole state into the data area */
 	memset(&e, 0, sizeof(e));
@@ -1251,11 +1274,23 @@ static void gen_x87(struct dt_case *c)
 	e.m = gen_mem(&g, 512, 16, mtxt, sizeof(mtxt));
 	snprintf(d, sizeof(d), "fxsave%s %s", e.w ? "64" : "", mtxt);
 	if (emit(&g, &e, d)) {
-		/* FOP, FIP, FDP (with FCS/FDS) and MXCSR_MASK depend on the model */
-		c->ignore[c->nignore].addr = mem_addr(&g, &e.m) + 6;
+		/* FOP, FIP, FDP (with FCS/FDS) and MXCSR_MASK depend on the model;
+		 * FSW's exception flags and MXCSR's are not modelled */
+		uint64_t a = mem_addr(&g, &e.m);
+		c->ignore[c->nignore].addr = a + 6;
 		c->ignore[c->nignore++].len = 18;
-		c->ignore[c->nignore].addr = mem_addr(&g, &e.m) + 28;
+		c->ignore[c->nignore].addr = a + 28;
 		c->ignore[c->nignore++].len = 4;
+		c->ignore[c->nignore].addr = a + 2;
+		c->ignore[c->nignore].keep = 0xc0;
+		c->ignore[c->nignore++].len = 1;
+		c->ignore[c->nignore].addr = a + 3;
+		c->ignore[c->nignore].keep = 0xfd;
+		c->ignore[c->nignore++].len = 1;
+		c->ignore[c->nignore].addr = a + 24;
+		c->ignore[c->nignore].keep = 0xc0;
+		c->ignore[c->nignore++].len = 1;
+		c->mxcsr_ignore = 0x3f;
 	}
 	finish(&g);
 }

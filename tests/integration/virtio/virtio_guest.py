@@ -495,7 +495,8 @@ def case_net_tap(args, tmp):
         g.connect()
         # berth-vmm creates the interface in our namespace: give it the host side.
         deadline = time.monotonic() + 30
-        while not os.path.exists("/sys/class/net/" + tap):
+        # (sysfs shows the namespace it was mounted in: ask ip instead.)
+        while sh("ip", "link", "show", tap)[0] != 0:
             if time.monotonic() > deadline or g.proc.poll() is not None:
                 raise Fail("berth-vmm did not create %s\n%s" % (tap, g.vmm_log()))
             time.sleep(0.1)

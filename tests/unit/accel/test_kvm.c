@@ -464,36 +464,38 @@ static void test_kick_pause_stop(void **state)
 }
 
 /*
- * Interrupt lines: the guest masks the (unprogrammed) PICs, routes IOAPIC pin
- * [0x101300] to vector 0x31 and halts; we raise the line and its handler exits
- * with 0x31.
+ * Interrupts from devices: the guest masks the (unprogrammed) PICs, routes
+ * IOAPIC pin [0x101300] to vector 0x31 and halts; we raise that GSI (or send
+ * an MSI for vector 0x31 to APIC 0) and the vector's handler exits with 0x31.
  */
-static void run_irq_line(unsigned gsi)
+static void run_interrupt(unsigned gsi, bool msi)
 {
+	/* clang-format off */
 	static const uint8_t code[0x109] = {
-	    0xb0,	    0xff,				/* mov al, 0xff */
-	    0xe6,	    0x21,				/* out 0x21, al: mask the PICs, */
-	    0xe6,	    0xa1,				/* out 0xa1, al: unprogrammed */
-	    0x0f,	    0x01, 0x1d, 0x00, 0x12, 0x10, 0x00, /* lidt [0x101200] */
-	    0xc7,	    0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff,
-	    0x01,	    0x00, 0x00,		    /* APIC SVR = 0x1ff */
-	    0xa1,	    0x00, 0x13, 0x10, 0x00, /* mov eax, [0x101300] */
-	    0xd1,	    0xe0,		    /* shl eax, 1 */
-	    0x83,	    0xc0, 0x10,		    /* add eax, 0x10 */
-	    0xa3,	    0x00, 0x00, 0xc0, 0xfe, /* IOREGSEL = redirection low */
-	    0xc7,	    0x05, 0x10, 0x00, 0xc0, 0xfe, 0x31,
-	    0x00,	    0x00, 0x00,	      /* IOWIN = 0x31 */
-	    0x66,	    0xba, 0x13, 0x05, /* mov dx, 0x513 */
-	    0xee,			      /* out dx, al: ready */
-	    0xfb,			      /* sti */
-	    0xf4,			      /* 1: hlt */
-	    0xeb,	    0xfd,	      /* jmp 1b */
-	    [0x100] = 0x66, 0xba, 0xf4, 0x00, /* handler: mov dx, 0xf4 */
-	    0xb0,	    0x31,	      /* mov al, 0x31 */
-	    0xee,			      /* out dx, al */
-	    0xfa,			      /* cli */
-	    0xf4,			      /* hlt */
+		0xb0, 0xff,                               /* mov al, 0xff */
+		0xe6, 0x21,                               /* out 0x21, al: mask the PICs, */
+		0xe6, 0xa1,                               /* out 0xa1, al: unprogrammed */
+		0x0f, 0x01, 0x1d, 0x00, 0x12, 0x10, 0x00, /* lidt [0x101200] */
+		0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe,
+		0xff, 0x01, 0x00, 0x00,                   /* APIC SVR = 0x1ff */
+		0xa1, 0x00, 0x13, 0x10, 0x00,             /* mov eax, [0x101300] */
+		0xd1, 0xe0,                               /* shl eax, 1 */
+		0x83, 0xc0, 0x10,                         /* add eax, 0x10 */
+		0xa3, 0x00, 0x00, 0xc0, 0xfe,             /* IOREGSEL = redirection low */
+		0xc7, 0x05, 0x10, 0x00, 0xc0, 0xfe,
+		0x31, 0x00, 0x00, 0x00,                   /* IOWIN = vector 0x31, edge */
+		0x66, 0xba, 0x13, 0x05,                   /* mov dx, 0x513 */
+		0xee,                                     /* out dx, al: ready */
+		0xfb,                                     /* sti */
+		0xf4,                                     /* 1: hlt */
+		0xeb, 0xfd,                               /* jmp 1b */
+		[0x100] = 0x66, 0xba, 0xf4, 0x00,         /* handler: mov dx, 0xf4 */
+		0xb0, 0x31,                               /* mov al, 0x31 */
+		0xee,                                     /* out dx, al */
+		0xfa,                                     /* cli */
+		0xf4,                                     /* hlt */
 	};
+	/* clang-format on */
 	struct fixture *f = vm_create(1, code, sizeof(code));
 	uint8_t *ram;
 	uint32_t handler = CODE_ADDR + 0x100;
@@ -519,8 +521,13 @@ static void run_irq_line(unsigned gsi)
 		usleep(10 * 1000);
 	assert_true(f->rec.ready);
 	usleep(10 * 1000); /* let it reach hlt (it works from anywhere after sti) */
-	vm_set_irq(&f->vm, gsi, true);
-	vm_set_irq(&f->vm, gsi, false);
+	if (msi) {
+		/* address: APIC 0, physical; data: fixed delivery, edge, vector 0x31 */
+		vm_send_msi(&f->vm, PC_LAPIC_BASE, 0x31);
+	} else {
+		vm_set_irq(&f->vm, gsi, true);
+		vm_set_irq(&f->vm, gsi, false);
+	}
 	vm_join(f, 0);
 	assert_int_equal(atomic_load(&f->vm.stop_reason), VM_STOP_DEBUG_EXIT);
 	assert_int_equal(atomic_load(&f->vm.exit_status), (0x31 << 1) | 1);
@@ -530,13 +537,20 @@ static void run_irq_line(unsigned gsi)
 static void test_irq_line_gsi4(void **state)
 {
 	(void)state;
-	run_irq_line(4);
+	run_interrupt(4, false);
 }
 
 static void test_irq_line_gsi2(void **state)
 {
 	(void)state;
-	run_irq_line(2);
+	run_interrupt(2, false);
+}
+
+/* An MSI reaches the LAPIC with nothing routed on the IOAPIC for it. */
+static void test_msi(void **state)
+{
+	(void)state;
+	run_interrupt(5, true);
 }
 
 /* Does /proc/cpuinfo list VT-x or AMD-V? */
@@ -648,6 +662,7 @@ int main(void)
 	    cmocka_unit_test(test_kick_pause_stop),
 	    cmocka_unit_test(test_irq_line_gsi4),
 	    cmocka_unit_test(test_irq_line_gsi2),
+	    cmocka_unit_test(test_msi),
 	    cmocka_unit_test(test_init_sipi),
 	    cmocka_unit_test(test_long_mode_entry),
 	    cmocka_unit_test(test_real_mode_entry),

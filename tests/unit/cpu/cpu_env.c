@@ -126,6 +126,7 @@ struct env *env_long(void)
 
 void env_free(struct env *e)
 {
+	x86_cpu_destroy(&e->cpu);
 	free(e->ram);
 	free(e);
 }

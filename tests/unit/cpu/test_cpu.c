@@ -305,6 +305,32 @@ static void test_accessed_dirty(void **state)
 	env_free(e);
 }
 
+/* Code changed behind the CPU's back (device DMA, another vCPU) runs as
+ * written: the decoded-instruction cache never executes stale bytes. */
+static void test_code_written_externally(void **state)
+{
+	struct env *e = env_long();
+	static const uint8_t code[] = {0xb8, 0x01, 0x00, 0x00, 0x00, 0xf4}; /* mov eax, 1; hlt */
+	int i;
+
+	(void)state;
+	memcpy(e->ram + CODE, code, sizeof(code));
+	for (i = 1; i <= 3; i++) {
+		e->ram[CODE + 1] = (uint8_t)i;
+		e->cpu.rip = CODE;
+		e->cpu.halted = false;
+		assert_int_equal(run(e), X86_EXIT_HLT);
+		assert_int_equal(e->cpu.gpr[X86_RAX], i);
+	}
+	/* A different instruction of another length at the same address. */
+	memcpy(e->ram + CODE, (const uint8_t[]){0x48, 0xc7, 0xc3, 0x07, 0, 0, 0, 0xf4}, 8);
+	e->cpu.rip = CODE;
+	e->cpu.halted = false;
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_RBX], 7);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_sse_x87),
 		cmocka_unit_test(test_interrupt_ist),
 		cmocka_unit_test(test_accessed_dirty),
+		cmocka_unit_test(test_code_written_externally),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -591,6 +591,56 @@ static void test_indirect_table_outside_ram(void **state)
 	expect_needs_reset();
 }
 
+static void test_needs_reset_with_intx(void **state)
+{
+	unsigned gsi = pc_pci_intx_gsi(drv.slot, 0);
+
+	(void)state;
+	bring_up(F_INDIRECT, false);
+	send_raw(NULL, 0, ECHO_QSIZE);
+	assert_true(vd_wait_needs_reset(&drv));
+	/* Without MSI-X the configuration interrupt is ISR bit 1 on INTA#. */
+	pthread_mutex_lock(&drv.vm->lock);
+	assert_true(fake.level[gsi]);
+	pthread_mutex_unlock(&drv.vm->lock);
+	assert_int_equal(vm_mmio_read(drv.vm, drv.isr, 1), VIRTIO_ISR_CONFIG);
+	pthread_mutex_lock(&drv.vm->lock);
+	assert_false(fake.level[gsi]);
+	pthread_mutex_unlock(&drv.vm->lock);
+	/* The driver cannot clear DEVICE_NEEDS_RESET short of a reset. */
+	vd_common_write(&drv, VIRTIO_PCI_COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE, 1);
+	assert_true(vd_status(&drv) & VIRTIO_STATUS_NEEDS_RESET);
+	vd_common_write(&drv, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	assert_int_equal(vd_status(&drv), 0);
+}
+
+static void test_driver_cannot_set_needs_reset(void **state)
+{
+	(void)state;
+	bring_up(0, true);
+	vd_common_write(&drv, VIRTIO_PCI_COMMON_STATUS, vd_status(&drv) | VIRTIO_STATUS_NEEDS_RESET,
+			1);
+	assert_false(vd_status(&drv) & VIRTIO_STATUS_NEEDS_RESET);
+	roundtrip(0);
+}
+
+static void test_no_dma_without_bus_master(void **state)
+{
+	uint64_t in;
+	struct vd_buf b;
+
+	(void)state;
+	bring_up(0, true);
+	vd_cfg_write(&drv, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	in = vd_alloc(&drv, 16, 8);
+	b = (struct vd_buf){in, 16, true};
+	vd_publish(&drv, 0, vd_chain(&drv, 0, &b, 1));
+	vd_kick(&drv, 0);
+	vd_sleep_ms(50);
+	assert_int_equal(vd_used(&drv, 0)[1], 0);
+	assert_int_equal(((uint8_t *)vd_ptr(&drv, in))[0], 0);
+}
+
 static void test_rings_outside_ram(void **state)
 {
 	(void)state;
@@ -650,6 +700,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_indirect_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_indirect_too_many_buffers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_indirect_table_outside_ram, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_needs_reset_with_intx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_driver_cannot_set_needs_reset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_dma_without_bus_master, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rings_outside_ram, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_queue_size, setup, teardown),
 	};

@@ -365,6 +365,7 @@ static void soft_destroy(struct vm *vm)
 			struct soft_vcpu *s = c->accel;
 			lapic_free(s->lapic);
 			sv->lapics[i] = NULL;
+			x86_cpu_destroy(&s->cpu);
 			pthread_mutex_destroy(&s->lock);
 			pthread_cond_destroy(&s->cond);
 			free(s);

@@ -116,6 +116,7 @@ struct x86_cpu {
 	bool window_event;     /* IF went from 0 to 1: recheck interrupts once the shadow ends */
 	bool irq_waiting;      /* the platform has an interrupt waiting for the window */
 	bool pause_hint;       /* PAUSE executed (spin loop) */
+	bool rip_set;          /* a system instruction transferred control itself */
 	int pending_irq;       /* external vector to deliver before the next instruction, or -1 */
 	bool pending_nmi, nmi_blocked;
 	atomic_bool exit_request;

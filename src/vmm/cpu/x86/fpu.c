@@ -171,7 +171,7 @@ static void store_real(struct x86_cpu *cpu, struct insn *d, long double f, unsig
 		memcpy(&lo, raw, 8);
 		memcpy(&hi, raw + 8, 2);
 		/* Check both parts are writable before storing either. */
-		(void)mem_read(cpu, d->ea_seg, ea + 8, 2);
+		x86_probe_write(cpu, d->ea_seg, ea, 10);
 		mem_write(cpu, d->ea_seg, ea, lo, 8);
 		mem_write(cpu, d->ea_seg, ea + 8, hi, 2);
 	}
@@ -200,7 +200,7 @@ static void store_bcd(struct x86_cpu *cpu, struct insn *d, long double f)
 	hi = (uint16_t)((n % 10) | ((n / 10 % 10) << 4));
 	if (signbit(r))
 		hi |= 0x8000;
-	(void)mem_read(cpu, d->ea_seg, ea + 8, 2);
+	x86_probe_write(cpu, d->ea_seg, ea, 10);
 	mem_write(cpu, d->ea_seg, ea, lo, 8);
 	mem_write(cpu, d->ea_seg, ea + 8, hi, 2);
 }
@@ -462,9 +462,10 @@ void x86_fxsave(struct x86_cpu *cpu, struct insn *d, uint64_t ea)
 		x86_fault(cpu, EXC_NM, 0);
 	if (seg_lin(cpu, seg, ea) & 15)
 		x86_gp0(cpu);
-	/* Probe the whole area for writing first (no partial image). */
-	(void)mem_read(cpu, seg, ea + 511, 1);
-	mem_write(cpu, seg, ea + 511, mem_read(cpu, seg, ea + 511, 1), 1);
+	/* Probe the whole area for writing first (no partial image); like the
+	 * hardware, a fault on the last byte's page reports the last byte. */
+	x86_probe_write(cpu, seg, ea + 511, 1);
+	x86_probe_write(cpu, seg, ea, 512);
 	for (i = 0; i < 8; i++)
 		if (((cpu->fpu.ftw >> (2 * i)) & 3) != 3)
 			abridged |= 1u << i;

@@ -341,15 +341,8 @@ static uint8_t *atomic_ptr(struct x86_cpu *cpu, int seg, uint64_t ea, unsigned s
  */
 static void probe_write(struct x86_cpu *cpu, struct insn *d, unsigned size)
 {
-	uint64_t lin = seg_lin(cpu, d->ea_seg, ea_of(cpu, d)), gpa;
-	int user = cpu_user(cpu);
-
-	if (d->mod == 3)
-		return;
-	x86_check_stack_canonical(cpu, d->ea_seg, lin);
-	x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
-	if ((lin & 0xfff) + size > 0x1000)
-		x86_tlb_fill(cpu, (lin | 0xfff) + 1, ACC_W, user, false, &gpa);
+	if (d->mod != 3)
+		x86_probe_write(cpu, d->ea_seg, ea_of(cpu, d), size);
 }
 
 /*
@@ -557,6 +550,8 @@ static void bit_op(struct x86_cpu *cpu, struct insn *d, unsigned which, uint64_t
 	unsigned bits = size * 8;
 	uint64_t v;
 
+	struct insn moved;
+
 	if (d->mod != 3 && reg_off) {
 		int64_t so = sext(off, size);
 		int64_t byte = (so >> 3) & ~(int64_t)(size - 1);
@@ -564,7 +559,9 @@ static void bit_op(struct x86_cpu *cpu, struct insn *d, unsigned which, uint64_t
 			byte = -(((-so - 1) / bits + 1) * (int64_t)size);
 		else
 			byte = (so / bits) * size;
-		d->disp += byte;
+		moved = *d; /* d may be a cached decode: adjust a copy */
+		moved.disp += byte;
+		d = &moved;
 	}
 	off &= bits - 1;
 	if (which == 0) {
@@ -911,9 +908,11 @@ static inline unsigned icache_index(const uint8_t *p)
 /*
  * Fetch and decode the instruction at RIP, through the decoded-instruction
  * cache when the instruction lies in the current code page with room for a
- * 16-byte comparison.
+ * 16-byte comparison. Returns the cached decode or d; handlers must not
+ * modify it.
  */
-static inline void fetch_insn(struct x86_cpu *cpu, struct insn *d)
+static inline __attribute__((always_inline)) struct insn *fetch_insn(struct x86_cpu *cpu,
+								    struct insn *d)
 {
 	uint64_t lin = cpu->code64 ? cpu->rip : (uint32_t)(cpu->rip + cpu->seg[SEG_CS].base);
 	uint8_t mode = cpu->code64 | cpu->def_size;
@@ -926,10 +925,8 @@ static inline void fetch_insn(struct x86_cpu *cpu, struct insn *d)
 		memcpy(&b0, p, 8);
 		memcpy(&b1, p + 8, 8);
 		if (e->host == p && e->mode == mode && !((b0 ^ e->bytes[0]) & e->mask[0]) &&
-		    !((b1 ^ e->bytes[1]) & e->mask[1])) {
-			*d = e->d;
-			return;
-		}
+		    !((b1 ^ e->bytes[1]) & e->mask[1]))
+			return &e->d;
 		cpu->fetch_ptr = p;
 		cpu->fetch_end = cpu->fetch_page_host + 0x1000;
 		cpu->fetch_bias = cpu->rip - (uint64_t)(uintptr_t)p;
@@ -944,10 +941,11 @@ static inline void fetch_insn(struct x86_cpu *cpu, struct insn *d)
 			e->mask[1] = len <= 8 ? 0 : (1ULL << (8 * (len - 8))) - 1;
 			e->d = *d;
 		}
-		return;
+		return d;
 	}
 	fetch_start(cpu);
 	decode(cpu, d);
+	return d;
 }
 
 /* imm of an Iz operand: 16 bits, or 32 bits sign-extended. */
@@ -959,23 +957,23 @@ static inline uint64_t imm_z(const struct insn *d, unsigned opsize)
 /* Execute one instruction at cpu->rip. */
 void x86_step(struct x86_cpu *cpu)
 {
-	struct insn d;
+	struct insn local, *d;
 	uint8_t b;
 	unsigned os, size, sos;
 	uint64_t v, t;
 	int64_t rel;
 
-	fetch_insn(cpu, &d);
-	cpu->next_rip = cpu->rip + d.len;
-	os = d.opsize;
+	d = fetch_insn(cpu, &local);
+	cpu->next_rip = cpu->rip + d->len;
+	os = d->opsize;
 	/* Near branches and stack operations default to 64 bits in 64-bit mode. */
-	sos = cpu->code64 ? (d.opsize_prefix ? 2 : 8) : os;
-	if (d.op >= 0x100) {
-		exec_0f(cpu, &d);
+	sos = cpu->code64 ? (d->opsize_prefix ? 2 : 8) : os;
+	if (d->op >= 0x100) {
+		exec_0f(cpu, d);
 		return;
 	}
-	b = (uint8_t)d.op;
-	if (d.lock) {
+	b = (uint8_t)d->op;
+	if (d->lock) {
 		/* LOCK is valid only on read-modify-write forms with a memory operand. */
 		static const uint8_t ok[256] = {
 			[0x00] = 1, [0x01] = 1, [0x08] = 1, [0x09] = 1, [0x10] = 1, [0x11] = 1,
@@ -1001,29 +999,29 @@ void x86_step(struct x86_cpu *cpu)
 		switch (b & 7) {
 		case 0:
 		case 1:
-			if (d.lock && d.mod == 3)
+			if (d->lock && d->mod == 3)
 				x86_ud(cpu);
 			if (op == 7)
-				x86_alu(cpu, 7, rm_read(cpu, &d, size), x86_get_reg(cpu, &d, d.reg, size), size);
-			else if (d.mod == 3) /* register fast path */
-				x86_set_reg(cpu, &d, d.rm,
-					    x86_alu(cpu, op, x86_get_reg(cpu, &d, d.rm, size),
-						    x86_get_reg(cpu, &d, d.reg, size), size),
+				x86_alu(cpu, 7, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
+			else if (d->mod == 3) /* register fast path */
+				x86_set_reg(cpu, d, d->rm,
+					    x86_alu(cpu, op, x86_get_reg(cpu, d, d->rm, size),
+						    x86_get_reg(cpu, d, d->reg, size), size),
 					    size);
 			else
-				rmw(cpu, &d, RMW_ALU, op, x86_get_reg(cpu, &d, d.reg, size), size, d.lock);
+				rmw(cpu, d, RMW_ALU, op, x86_get_reg(cpu, d, d->reg, size), size, d->lock);
 			break;
 		case 2:
 		case 3:
-			v = x86_alu(cpu, op, x86_get_reg(cpu, &d, d.reg, size), rm_read(cpu, &d, size), size);
+			v = x86_alu(cpu, op, x86_get_reg(cpu, d, d->reg, size), rm_read(cpu, d, size), size);
 			if (op != 7)
-				x86_set_reg(cpu, &d, d.reg, v, size);
+				x86_set_reg(cpu, d, d->reg, v, size);
 			break;
 		default:
-			t = (b & 1) ? imm_z(&d, os) : d.imm;
+			t = (b & 1) ? imm_z(d, os) : d->imm;
 			v = x86_alu(cpu, op, cpu->gpr[X86_RAX], t, size);
 			if (op != 7)
-				x86_set_reg(cpu, &d, X86_RAX, v, size);
+				x86_set_reg(cpu, d, X86_RAX, v, size);
 			break;
 		}
 		break;
@@ -1050,16 +1048,16 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
 	case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
-		d.mod = 3;
-		d.rm = b & 7;
-		inc_dec_reg(cpu, &d, b >= 0x48, os);
+		d->mod = 3;
+		d->rm = b & 7;
+		inc_dec_reg(cpu, d, b >= 0x48, os);
 		break;
 	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
-		x86_push(cpu, cpu->gpr[(b & 7) | ((d.rex & 1) << 3)] , sos);
+		x86_push(cpu, cpu->gpr[(b & 7) | ((d->rex & 1) << 3)] , sos);
 		break;
 	case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
 		v = x86_pop(cpu, sos);
-		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), v, sos);
+		x86_set_reg(cpu, d, (b & 7) | ((d->rex & 1) << 3), v, sos);
 		break;
 	case 0x60: { /* PUSHA */
 		uint64_t sp = cpu->gpr[X86_RSP];
@@ -1079,38 +1077,38 @@ void x86_step(struct x86_cpu *cpu)
 			r[i] = x86_pop(cpu, os);
 		for (i = 0; i < 8; i++)
 			if (i != X86_RSP)
-				x86_set_reg(cpu, &d, i, r[i], os);
+				x86_set_reg(cpu, d, i, r[i], os);
 		break;
 	}
 	case 0x63:
 		if (!cpu->code64)
 			x86_ud(cpu); /* ARPL: not supported */
-		v = rm_read(cpu, &d, 4);
-		x86_set_reg(cpu, &d, d.reg, os == 8 ? (uint64_t)(int64_t)(int32_t)v : v, os);
+		v = rm_read(cpu, d, 4);
+		x86_set_reg(cpu, d, d->reg, os == 8 ? (uint64_t)(int64_t)(int32_t)v : v, os);
 		break;
 	case 0x68:
-		x86_push(cpu, imm_z(&d, sos), sos);
+		x86_push(cpu, imm_z(d, sos), sos);
 		break;
 	case 0x6a:
-		x86_push(cpu, sext(d.imm, 1), sos);
+		x86_push(cpu, sext(d->imm, 1), sos);
 		break;
 	case 0x69:
 	case 0x6b:
-		t = b == 0x69 ? imm_z(&d, os) : (uint64_t)sext(d.imm, 1);
-		v = imul2(cpu, rm_read(cpu, &d, os), t, os);
-		x86_set_reg(cpu, &d, d.reg, v, os);
+		t = b == 0x69 ? imm_z(d, os) : (uint64_t)sext(d->imm, 1);
+		v = imul2(cpu, rm_read(cpu, d, os), t, os);
+		x86_set_reg(cpu, d, d->reg, v, os);
 		break;
 	case 0x6c: case 0x6d: case 0x6e: case 0x6f:
 	case 0xa4: case 0xa5: case 0xa6: case 0xa7: case 0xaa: case 0xab:
 	case 0xac: case 0xad: case 0xae: case 0xaf:
-		if (!x86_string(cpu, &d)) {
+		if (!x86_string(cpu, d)) {
 			cpu->rip = cpu->insn_rip; /* REP interrupted: resume it next time */
 			return;
 		}
 		break;
 	case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
 	case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f:
-		rel = sext(d.imm, 1);
+		rel = sext(d->imm, 1);
 		if (x86_cond(cpu, b & 15)) {
 			jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 			return;
@@ -1121,82 +1119,82 @@ void x86_step(struct x86_cpu *cpu)
 		if (b == 0x82 && cpu->code64)
 			x86_ud(cpu);
 		size = (b & 1) ? os : 1;
-		op = d.reg & 7;
-		t = b == 0x81 ? imm_z(&d, os) : (uint64_t)sext(d.imm, 1);
-		if (d.lock && (d.mod == 3 || op == 7))
+		op = d->reg & 7;
+		t = b == 0x81 ? imm_z(d, os) : (uint64_t)sext(d->imm, 1);
+		if (d->lock && (d->mod == 3 || op == 7))
 			x86_ud(cpu);
 		if (op == 7)
-			x86_alu(cpu, 7, rm_read(cpu, &d, size), t, size);
+			x86_alu(cpu, 7, rm_read(cpu, d, size), t, size);
 		else
-			rmw(cpu, &d, RMW_ALU, op, t, size, d.lock);
+			rmw(cpu, d, RMW_ALU, op, t, size, d->lock);
 		break;
 	}
 	case 0x84: case 0x85:
 		size = (b & 1) ? os : 1;
-		x86_alu(cpu, 4, rm_read(cpu, &d, size), x86_get_reg(cpu, &d, d.reg, size), size);
+		x86_alu(cpu, 4, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
 		break;
 	case 0x86: case 0x87:
 		size = (b & 1) ? os : 1;
-		if (d.lock && d.mod == 3)
+		if (d->lock && d->mod == 3)
 			x86_ud(cpu);
-		t = x86_get_reg(cpu, &d, d.reg, size);
-		v = rmw(cpu, &d, RMW_XCHG, 0, t, size, true);
-		x86_set_reg(cpu, &d, d.reg, v, size);
+		t = x86_get_reg(cpu, d, d->reg, size);
+		v = rmw(cpu, d, RMW_XCHG, 0, t, size, true);
+		x86_set_reg(cpu, d, d->reg, v, size);
 		break;
 	case 0x88: case 0x89:
 		size = (b & 1) ? os : 1;
-		rm_write(cpu, &d, x86_get_reg(cpu, &d, d.reg, size), size);
+		rm_write(cpu, d, x86_get_reg(cpu, d, d->reg, size), size);
 		break;
 	case 0x8a: case 0x8b:
 		size = (b & 1) ? os : 1;
-		x86_set_reg(cpu, &d, d.reg, rm_read(cpu, &d, size), size);
+		x86_set_reg(cpu, d, d->reg, rm_read(cpu, d, size), size);
 		break;
 	case 0x8c:
-		if ((d.reg & 7) > 5)
+		if ((d->reg & 7) > 5)
 			x86_ud(cpu);
-		rm_write(cpu, &d, cpu->seg[d.reg & 7].selector, d.mod == 3 ? os : 2);
+		rm_write(cpu, d, cpu->seg[d->reg & 7].selector, d->mod == 3 ? os : 2);
 		break;
 	case 0x8d:
-		if (d.mod == 3)
+		if (d->mod == 3)
 			x86_ud(cpu);
-		x86_set_reg(cpu, &d, d.reg, ea_of(cpu, &d), os);
+		x86_set_reg(cpu, d, d->reg, ea_of(cpu, d), os);
 		break;
 	case 0x8e:
-		load_sreg(cpu, d.reg & 7, rm_read(cpu, &d, 2));
+		load_sreg(cpu, d->reg & 7, rm_read(cpu, d, 2));
 		break;
 	case 0x8f:
-		if (d.reg & 7)
+		if (d->reg & 7)
 			x86_ud(cpu);
 		v = x86_pop(cpu, sos);
-		rm_write(cpu, &d, v, sos);
+		rm_write(cpu, d, v, sos);
 		break;
 	case 0x90:
-		if (d.rex & 1)
+		if (d->rex & 1)
 			goto xchg;
-		if (d.rep == 0xf3)
+		if (d->rep == 0xf3)
 			cpu->pause_hint = true; /* PAUSE */
 		break;
 	case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
 	xchg: {
-		unsigned r = (b & 7) | ((d.rex & 1) << 3);
+		unsigned r = (b & 7) | ((d->rex & 1) << 3);
 		v = cpu->gpr[r];
-		x86_set_reg(cpu, &d, r, cpu->gpr[X86_RAX], os);
-		x86_set_reg(cpu, &d, X86_RAX, v, os);
+		x86_set_reg(cpu, d, r, cpu->gpr[X86_RAX], os);
+		x86_set_reg(cpu, d, X86_RAX, v, os);
 		break;
 	}
 	case 0x98: /* CBW/CWDE/CDQE */
-		x86_set_reg(cpu, &d, X86_RAX, sext(cpu->gpr[X86_RAX], os / 2), os);
+		x86_set_reg(cpu, d, X86_RAX, sext(cpu->gpr[X86_RAX], os / 2), os);
 		break;
 	case 0x99: /* CWD/CDQ/CQO */
-		x86_set_reg(cpu, &d, X86_RDX, sext(cpu->gpr[X86_RAX], os) < 0 ? ~0ULL : 0, os);
+		x86_set_reg(cpu, d, X86_RDX, sext(cpu->gpr[X86_RAX], os) < 0 ? ~0ULL : 0, os);
 		break;
 	case 0x9a: { /* CALLF ptr16:16/32 */
 		uint64_t off;
 		uint16_t sel;
 		if (cpu->code64)
 			x86_ud(cpu);
-		off = d.imm;
-		sel = d.imm2;
+		off = d->imm;
+		sel = d->imm2;
 		x86_far_jump(cpu, sel, off, os, true, x86_next_rip(cpu));
 		return;
 	}
@@ -1235,31 +1233,31 @@ void x86_step(struct x86_cpu *cpu)
 		cpu->gpr[X86_RAX] = (cpu->gpr[X86_RAX] & ~0xff00ULL) | (v << 8);
 		break;
 	case 0xa0: case 0xa1: case 0xa2: case 0xa3: { /* MOV moffs */
-		int seg = d.seg == SEG_NONE ? SEG_DS : d.seg;
+		int seg = d->seg == SEG_NONE ? SEG_DS : d->seg;
 		size = (b & 1) ? os : 1;
-		t = d.imm;
+		t = d->imm;
 		if (b < 0xa2)
-			x86_set_reg(cpu, &d, X86_RAX, mem_read(cpu, seg, t, size), size);
+			x86_set_reg(cpu, d, X86_RAX, mem_read(cpu, seg, t, size), size);
 		else
 			mem_write(cpu, seg, t, cpu->gpr[X86_RAX], size);
 		break;
 	}
 	case 0xa8: case 0xa9:
 		size = (b & 1) ? os : 1;
-		t = (b & 1) ? imm_z(&d, os) : d.imm;
+		t = (b & 1) ? imm_z(d, os) : d->imm;
 		x86_alu(cpu, 4, cpu->gpr[X86_RAX], t, size);
 		break;
 	case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
-		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), d.imm, 1);
+		x86_set_reg(cpu, d, (b & 7) | ((d->rex & 1) << 3), d->imm, 1);
 		break;
 	case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
-		x86_set_reg(cpu, &d, (b & 7) | ((d.rex & 1) << 3), d.imm, os);
+		x86_set_reg(cpu, d, (b & 7) | ((d->rex & 1) << 3), d->imm, os);
 		break;
 	case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
 		unsigned count;
 		size = (b & 1) ? os : 1;
 		if (b <= 0xc1)
-			count = d.imm;
+			count = d->imm;
 		else if (b <= 0xd1)
 			count = 1;
 		else
@@ -1267,15 +1265,15 @@ void x86_step(struct x86_cpu *cpu)
 		if ((count & (os == 8 ? 63 : 31)) == 0) {
 			/* No flags change, but a 32-bit register is still zero-extended
 			 * and memory is accessed as a write. */
-			probe_write(cpu, &d, size);
-			rm_write(cpu, &d, rm_read(cpu, &d, size), size);
+			probe_write(cpu, d, size);
+			rm_write(cpu, d, rm_read(cpu, d, size), size);
 			break;
 		}
-		rmw(cpu, &d, RMW_SHIFT, d.reg & 7, count, size, false);
+		rmw(cpu, d, RMW_SHIFT, d->reg & 7, count, size, false);
 		break;
 	}
 	case 0xc2: case 0xc3: /* RET near */
-		t = b == 0xc2 ? d.imm : 0;
+		t = b == 0xc2 ? d->imm : 0;
 		v = x86_pop(cpu, sos);
 		if (t) {
 			uint64_t m = sp_mask(cpu);
@@ -1286,23 +1284,23 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xc4: case 0xc5: /* LES/LDS (VEX in 64-bit mode: not supported) */
 		if (cpu->code64)
 			x86_ud(cpu);
-		if (d.mod == 3)
+		if (d->mod == 3)
 			x86_ud(cpu);
-		v = mem_read(cpu, d.ea_seg, ea_of(cpu, &d), os);
-		t = mem_read(cpu, d.ea_seg, ea_of(cpu, &d) + os, 2);
+		v = mem_read(cpu, d->ea_seg, ea_of(cpu, d), os);
+		t = mem_read(cpu, d->ea_seg, ea_of(cpu, d) + os, 2);
 		load_sreg(cpu, b == 0xc4 ? SEG_ES : SEG_DS, t);
-		x86_set_reg(cpu, &d, d.reg, v, os);
+		x86_set_reg(cpu, d, d->reg, v, os);
 		break;
 	case 0xc6: case 0xc7:
 		size = (b & 1) ? os : 1;
-		if (d.reg & 7)
+		if (d->reg & 7)
 			x86_ud(cpu);
-		t = size == 1 ? d.imm : imm_z(&d, os);
-		rm_write(cpu, &d, t, size);
+		t = size == 1 ? d->imm : imm_z(d, os);
+		rm_write(cpu, d, t, size);
 		break;
 	case 0xc8: { /* ENTER */
-		uint16_t alloc = d.imm;
-		unsigned level = d.imm2 & 31, i;
+		uint16_t alloc = d->imm;
+		unsigned level = d->imm2 & 31, i;
 		uint64_t m = sp_mask(cpu), fp, bp = cpu->gpr[X86_RBP];
 		x86_push(cpu, bp, sos);
 		fp = cpu->gpr[X86_RSP];
@@ -1312,7 +1310,7 @@ void x86_step(struct x86_cpu *cpu)
 		}
 		if (level)
 			x86_push(cpu, fp, sos);
-		x86_set_reg(cpu, &d, X86_RBP, fp, cpu->stack_size);
+		x86_set_reg(cpu, d, X86_RBP, fp, cpu->stack_size);
 		cpu->gpr[X86_RSP] = (cpu->gpr[X86_RSP] & ~m) | ((cpu->gpr[X86_RSP] - alloc) & m);
 		break;
 	}
@@ -1320,18 +1318,18 @@ void x86_step(struct x86_cpu *cpu)
 		uint64_t m = sp_mask(cpu);
 		v = mem_read(cpu, SEG_SS, cpu->gpr[X86_RBP] & m, sos);
 		cpu->gpr[X86_RSP] = (cpu->gpr[X86_RSP] & ~m) | ((cpu->gpr[X86_RBP] + sos) & m);
-		x86_set_reg(cpu, &d, X86_RBP, v, sos);
+		x86_set_reg(cpu, d, X86_RBP, v, sos);
 		break;
 	}
 	case 0xca: case 0xcb: /* RETF */
-		t = b == 0xca ? d.imm : 0;
+		t = b == 0xca ? d->imm : 0;
 		x86_far_ret(cpu, os, t);
 		return;
 	case 0xcc: /* INT3 */
 		x86_deliver(cpu, EXC_BP, false, 0, EV_SOFT, x86_next_rip(cpu));
 		return;
 	case 0xcd: /* INT n */
-		t = d.imm;
+		t = d->imm;
 		if ((cpu->rflags & F_VM) && ((cpu->rflags >> 12) & 3) < 3)
 			x86_gp0(cpu);
 		x86_deliver(cpu, t, false, 0, EV_SOFT, x86_next_rip(cpu));
@@ -1356,31 +1354,31 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xd4: case 0xd5:
 		if (cpu->code64)
 			x86_ud(cpu);
-		bcd_op(cpu, b, d.imm);
+		bcd_op(cpu, b, d->imm);
 		break;
 	case 0xd6: /* SALC */
 		if (cpu->code64)
 			x86_ud(cpu);
-		x86_set_reg(cpu, &d, X86_RAX, (x86_flags(cpu) & F_CF) ? 0xff : 0, 1);
+		x86_set_reg(cpu, d, X86_RAX, (x86_flags(cpu) & F_CF) ? 0xff : 0, 1);
 		break;
 	case 0xd7: { /* XLAT */
-		int seg = d.seg == SEG_NONE ? SEG_DS : d.seg;
-		t = (cpu->gpr[X86_RBX] + (cpu->gpr[X86_RAX] & 0xff)) & size_mask(d.addrsize);
-		x86_set_reg(cpu, &d, X86_RAX, mem_read(cpu, seg, t, 1), 1);
+		int seg = d->seg == SEG_NONE ? SEG_DS : d->seg;
+		t = (cpu->gpr[X86_RBX] + (cpu->gpr[X86_RAX] & 0xff)) & size_mask(d->addrsize);
+		x86_set_reg(cpu, d, X86_RAX, mem_read(cpu, seg, t, 1), 1);
 		break;
 	}
 	case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf:
-		x86_fpu_exec(cpu, &d);
+		x86_fpu_exec(cpu, d);
 		break;
 	case 0xe0: case 0xe1: case 0xe2: case 0xe3: { /* LOOPcc, JCXZ */
-		uint64_t am = size_mask(d.addrsize), c = cpu->gpr[X86_RCX] & am;
+		uint64_t am = size_mask(d->addrsize), c = cpu->gpr[X86_RCX] & am;
 		bool take;
-		rel = sext(d.imm, 1);
+		rel = sext(d->imm, 1);
 		if (b == 0xe3) {
 			take = c == 0;
 		} else {
 			c = (c - 1) & am;
-			cpu->gpr[X86_RCX] = d.addrsize == 4 ? c : (cpu->gpr[X86_RCX] & ~am) | c;
+			cpu->gpr[X86_RCX] = d->addrsize == 4 ? c : (cpu->gpr[X86_RCX] & ~am) | c;
 			take = c != 0;
 			if (b == 0xe0)
 				take = take && !(x86_flags(cpu) & F_ZF);
@@ -1394,15 +1392,15 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xe4: case 0xe5: case 0xec: case 0xed: { /* IN */
-		uint16_t port = b < 0xe8 ? d.imm : (uint16_t)cpu->gpr[X86_RDX];
+		uint16_t port = b < 0xe8 ? d->imm : (uint16_t)cpu->gpr[X86_RDX];
 		size = (b & 1) ? (os == 8 ? 4 : os) : 1;
 		x86_check_io(cpu, port, size);
 		v = cpu->plat.pio_read ? cpu->plat.pio_read(cpu->plat.opaque, port, size) : ~0ULL;
-		x86_set_reg(cpu, &d, X86_RAX, v, size);
+		x86_set_reg(cpu, d, X86_RAX, v, size);
 		break;
 	}
 	case 0xe6: case 0xe7: case 0xee: case 0xef: { /* OUT */
-		uint16_t port = b < 0xe8 ? d.imm : (uint16_t)cpu->gpr[X86_RDX];
+		uint16_t port = b < 0xe8 ? d->imm : (uint16_t)cpu->gpr[X86_RDX];
 		size = (b & 1) ? (os == 8 ? 4 : os) : 1;
 		x86_check_io(cpu, port, size);
 		cpu->rip = x86_next_rip(cpu); /* devices may look at the vCPU state */
@@ -1411,12 +1409,12 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	}
 	case 0xe8: /* CALL rel */
-		rel = sext(d.imm, os == 2 ? 2 : 4);
+		rel = sext(d->imm, os == 2 ? 2 : 4);
 		x86_push(cpu, x86_next_rip(cpu), sos);
 		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xe9:
-		rel = sext(d.imm, os == 2 ? 2 : 4);
+		rel = sext(d->imm, os == 2 ? 2 : 4);
 		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xea: { /* JMPF ptr */
@@ -1424,13 +1422,13 @@ void x86_step(struct x86_cpu *cpu)
 		uint16_t sel;
 		if (cpu->code64)
 			x86_ud(cpu);
-		off = d.imm;
-		sel = d.imm2;
+		off = d->imm;
+		sel = d->imm2;
 		x86_far_jump(cpu, sel, off, os, false, x86_next_rip(cpu));
 		return;
 	}
 	case 0xeb:
-		rel = sext(d.imm, 1);
+		rel = sext(d->imm, 1);
 		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xf1: /* INT1 */
@@ -1448,23 +1446,23 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xf6: case 0xf7: {
 		unsigned op;
 		size = (b & 1) ? os : 1;
-		op = d.reg & 7;
-		if (d.lock && (d.mod == 3 || (op != 2 && op != 3)))
+		op = d->reg & 7;
+		if (d->lock && (d->mod == 3 || (op != 2 && op != 3)))
 			x86_ud(cpu);
 		switch (op) {
 		case 0:
 		case 1:
-			t = size == 1 ? d.imm : imm_z(&d, os);
-			x86_alu(cpu, 4, rm_read(cpu, &d, size), t, size);
+			t = size == 1 ? d->imm : imm_z(d, os);
+			x86_alu(cpu, 4, rm_read(cpu, d, size), t, size);
 			break;
 		case 2:
-			rmw(cpu, &d, RMW_NOT, 0, 0, size, d.lock);
+			rmw(cpu, d, RMW_NOT, 0, 0, size, d->lock);
 			break;
 		case 3:
-			rmw(cpu, &d, RMW_NEG, 0, 0, size, d.lock);
+			rmw(cpu, d, RMW_NEG, 0, 0, size, d->lock);
 			break;
 		default:
-			mul_op(cpu, &d, op, size);
+			mul_op(cpu, d, op, size);
 			break;
 		}
 		break;
@@ -1492,43 +1490,43 @@ void x86_step(struct x86_cpu *cpu)
 		break;
 	case 0xfe: case 0xff: {
 		unsigned op;
-		op = d.reg & 7;
+		op = d->reg & 7;
 		if (b == 0xfe && op > 1)
 			x86_ud(cpu);
-		if (d.lock && (d.mod == 3 || op > 1))
+		if (d->lock && (d->mod == 3 || op > 1))
 			x86_ud(cpu);
 		size = b == 0xfe ? 1 : os;
 		switch (op) {
 		case 0:
 		case 1:
-			if (d.mod == 3)
-				inc_dec_reg(cpu, &d, op, size);
+			if (d->mod == 3)
+				inc_dec_reg(cpu, d, op, size);
 			else
-				rmw(cpu, &d, op ? RMW_DEC : RMW_INC, 0, 0, size, d.lock);
+				rmw(cpu, d, op ? RMW_DEC : RMW_INC, 0, 0, size, d->lock);
 			break;
 		case 2: /* CALL near indirect */
-			v = rm_read(cpu, &d, sos);
+			v = rm_read(cpu, d, sos);
 			x86_push(cpu, x86_next_rip(cpu), sos);
 			jump_to(cpu, v, sos);
 			return;
 		case 4: /* JMP near indirect */
-			v = rm_read(cpu, &d, sos);
+			v = rm_read(cpu, d, sos);
 			jump_to(cpu, v, sos);
 			return;
 		case 3:
 		case 5: { /* CALLF/JMPF m16:16/32/64 */
 			uint64_t ea, off;
 			uint16_t sel;
-			if (d.mod == 3)
+			if (d->mod == 3)
 				x86_ud(cpu);
-			ea = ea_of(cpu, &d);
-			off = mem_read(cpu, d.ea_seg, ea, os);
-			sel = mem_read(cpu, d.ea_seg, (ea + os) & size_mask(d.addrsize), 2);
+			ea = ea_of(cpu, d);
+			off = mem_read(cpu, d->ea_seg, ea, os);
+			sel = mem_read(cpu, d->ea_seg, (ea + os) & size_mask(d->addrsize), 2);
 			x86_far_jump(cpu, sel, off, os, op == 3, x86_next_rip(cpu));
 			return;
 		}
 		case 6:
-			x86_push(cpu, rm_read(cpu, &d, sos), sos);
+			x86_push(cpu, rm_read(cpu, d, sos), sos);
 			break;
 		default:
 			x86_ud(cpu);
@@ -1559,8 +1557,9 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	case 0x00: case 0x01: case 0x05: case 0x06: case 0x07: case 0x08: case 0x09:
 	case 0x20: case 0x21: case 0x22: case 0x23: case 0x30: case 0x31: case 0x32: case 0x33:
 	case 0x34: case 0x35: case 0xa2: case 0x02: case 0x03:
+		cpu->rip_set = false;
 		x86_exec_system(cpu, d);
-		if (d->op == 0xffff)
+		if (cpu->rip_set)
 			return; /* the handler transferred control */
 		break;
 	case 0x0b: case 0xb9: case 0xff: /* UD2, UD1, UD0 */

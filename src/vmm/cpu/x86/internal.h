@@ -184,6 +184,22 @@ static inline void mem_write(struct x86_cpu *cpu, int seg, uint64_t ea, uint64_t
 	x86_write_lin(cpu, lin, v, size, user);
 }
 
+/*
+ * Fault now, as a write, if any byte of seg:ea..ea+size-1 (size <= 4096) cannot
+ * be written: stores wider than one access and read-modify-write instructions
+ * check the whole operand first and report PF_W at the first faulting byte.
+ */
+static inline void x86_probe_write(struct x86_cpu *cpu, int seg, uint64_t ea, unsigned size)
+{
+	uint64_t lin = seg_lin(cpu, seg, ea), gpa;
+	int user = cpu_user(cpu);
+
+	x86_check_stack_canonical(cpu, seg, lin);
+	x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
+	if ((lin & 0xfff) + size > 0x1000)
+		x86_tlb_fill(cpu, (lin | 0xfff) + 1, ACC_W, user, false, &gpa);
+}
+
 /* Supervisor-privileged (implicit) accesses to system structures. */
 static inline uint64_t sys_read(struct x86_cpu *cpu, uint64_t lin, unsigned size)
 {

@@ -80,11 +80,7 @@ static void mem_put(struct x86_cpu *cpu, struct insn *d, const vec *v, unsigned 
 	if (size == 16) {
 		/* Probe both pages for writing first, so a fault leaves memory untouched
 		 * and reports a write at the first byte that faults. */
-		uint64_t lin = seg_lin(cpu, d->ea_seg, ea), gpa;
-		x86_check_stack_canonical(cpu, d->ea_seg, lin);
-		x86_tlb_fill(cpu, lin, ACC_W, cpu_user(cpu), false, &gpa);
-		if ((lin & 0xfff) + 16 > 0x1000)
-			x86_tlb_fill(cpu, (lin | 0xfff) + 1, ACC_W, cpu_user(cpu), false, &gpa);
+		x86_probe_write(cpu, d->ea_seg, ea, 16);
 		mem_write(cpu, d->ea_seg, ea, v->q[0], 8);
 		mem_write(cpu, d->ea_seg, ea + 8, v->q[1], 8);
 	} else if (size == 8) {

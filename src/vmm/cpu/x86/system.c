@@ -618,7 +618,7 @@ void x86_exec_system(struct x86_cpu *cpu, struct insn *d)
 		return;
 	case 0x05:
 		x86_syscall(cpu, x86_next_rip(cpu));
-		d->op = 0xffff;
+		cpu->rip_set = true;
 		return;
 	case 0x06: /* CLTS */
 		need_cpl0(cpu);
@@ -626,7 +626,7 @@ void x86_exec_system(struct x86_cpu *cpu, struct insn *d)
 		return;
 	case 0x07:
 		x86_sysret(cpu, d->opsize);
-		d->op = 0xffff;
+		cpu->rip_set = true;
 		return;
 	case 0x08: /* INVD */
 	case 0x09: /* WBINVD */
@@ -690,11 +690,11 @@ void x86_exec_system(struct x86_cpu *cpu, struct insn *d)
 		x86_gp0(cpu);
 	case 0x34:
 		x86_sysenter(cpu);
-		d->op = 0xffff;
+		cpu->rip_set = true;
 		return;
 	case 0x35:
 		x86_sysexit(cpu, d->opsize);
-		d->op = 0xffff;
+		cpu->rip_set = true;
 		return;
 	case 0xa2:
 		x86_cpuid(cpu);
