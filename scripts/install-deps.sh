@@ -8,7 +8,7 @@ packages=(
 	libjansson-dev libxml2-dev libmicrohttpd-dev libslirp-dev libglib2.0-dev
 	libseccomp-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev
 	# tests
-	libcmocka-dev acpica-tools cpio python3 iproute2 socat
+	libcmocka-dev acpica-tools cpio python3 iproute2 socat time
 	# guest images are built from these Debian packages' contents
 	dpkg-dev xz-utils zstd
 	# peers, used by compatibility tests and benchmarks only

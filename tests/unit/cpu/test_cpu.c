@@ -305,6 +305,38 @@ static void test_accessed_dirty(void **state)
 	env_free(e);
 }
 
+/* Real-mode INT/IRET, then 32-bit protected mode with 2-level paging and a
+ * page fault through a 32-bit interrupt gate. */
+static void test_protected32(void **state)
+{
+	struct env *e = env_long();
+	struct x86_cpu_state st;
+	uint32_t fault_eip;
+	size_t i;
+
+	(void)state;
+	load(e, "prot32", 0x8000);
+	x86_state_reset(&st);
+	st.cs.selector = 0;
+	st.cs.base = 0;
+	st.rip = 0x8000;
+	x86_cpu_set_state(&e->cpu, &st);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_RDX] & 0xffff, 0x55);  /* real-mode INT 0x20 */
+	assert_int_equal(e->cpu.gpr[X86_RDI], 0x1234);         /* PSE/4 KiB mapping works */
+	assert_int_equal(e->cpu.gpr[X86_RBX], 2);              /* #PF: write, not present */
+	assert_int_equal(e->cpu.gpr[X86_RCX], 0x401000);       /* CR2 */
+	assert_int_equal(e->cpu.cr2, 0x401000);
+	assert_false(e->cpu.long_mode);
+	/* The frame's EIP is the faulting MOV (its address is the snippet's last dword). */
+	for (i = 0x8000 + 0x200; i > 0x8000 && !e->ram[i]; i--)
+		;
+	memcpy(&fault_eip, e->ram + i - 3, 4);
+	assert_int_equal(e->cpu.gpr[X86_RSI], fault_eip);
+	assert_int_equal(e->ram[fault_eip], 0xc7);
+	env_free(e);
+}
+
 /* Code changed behind the CPU's back (device DMA, another vCPU) runs as
  * written: the decoded-instruction cache never executes stale bytes. */
 static void test_code_written_externally(void **state)
@@ -347,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_interrupt_ist),
 		cmocka_unit_test(test_accessed_dirty),
 		cmocka_unit_test(test_code_written_externally),
+		cmocka_unit_test(test_protected32),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
