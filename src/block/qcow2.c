@@ -381,6 +381,11 @@ static int read_backing(struct qcow2 *s, uint64_t off, void *buf, size_t len)
 	uint64_t bsize = s->backing ? blk_size(s->backing) : 0;
 	size_t n = off < bsize ? (size_t)MIN((uint64_t)len, bsize - off) : 0;
 
+	if (s->backing_name && !s->backing) {
+		log_error("%s: guest data needs the backing file, which was not opened",
+			  s->bs->filename);
+		return -EIO;
+	}
 	if (n) {
 		int ret = blk_pread(s->backing, off, buf, n);
 
@@ -599,7 +604,7 @@ static int write_cluster(struct qcow2 *s, uint64_t off, const void *buf, size_t 
 			zero_fill = true;
 		} else if (host) {
 			ret = blk_file_pread(s->bs, host, s->tmp, s->cluster_size);
-		} else if (s->backing) {
+		} else if (s->backing_name) {
 			ret = read_backing(s, off - in, s->tmp, s->cluster_size);
 		} else {
 			zero_fill = true;

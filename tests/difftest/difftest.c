@@ -13,9 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "difftest.h"
 
 uint8_t dt_ro_page[0x1000];
+
+void dt_place_code(const struct dt_case *c, uint8_t *page, const uint8_t *tail, unsigned tail_len)
+{
+	unsigned off = c->code_off, room = 0x1000 - off;
+
+	/* the same page in both worlds: data accesses may read it */
+	memset(page, 0xcc, 0x1000);
+	memcpy(page + off, c->code, MIN(c->code_len, room));
+	if (c->code_len < room)
+		memcpy(page + off + c->code_len, tail, MIN(tail_len, room - c->code_len));
+}
 
 static uint64_t rng;
 
@@ -45,7 +57,7 @@ static uint64_t case_seed(uint64_t seed, const char *cls, unsigned k)
 }
 
 static const char *const gpr_names[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-					  "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+					  "r8",	 "r9",	"r10", "r11", "r12", "r13", "r14", "r15"};
 
 static void print_xmm(const char *what, unsigned i, const uint8_t *x)
 {
@@ -60,15 +72,17 @@ static void print_case(const struct dt_case *c)
 {
 	unsigned i, k;
 
-	printf("  code:\n");
+	printf("  code at %#llx:\n", (unsigned long long)c->in.rip);
 	for (i = 0; i < c->ninsns; i++) {
 		unsigned end = i + 1 < c->ninsns ? c->insn_off[i + 1] : c->code_len;
 		printf("    %04x:", c->insn_off[i]);
 		for (k = c->insn_off[i]; k < end; k++)
 			printf(" %02x", c->code[k]);
-		printf("%*s %s\n", (int)(3 * (15 - (end - c->insn_off[i]))) > 0 ?
-					   (int)(3 * (15 - (end - c->insn_off[i]))) : 0, "",
-		       c->desc[i]);
+		printf("%*s %s\n",
+		       (int)(3 * (15 - (end - c->insn_off[i]))) > 0
+			   ? (int)(3 * (15 - (end - c->insn_off[i])))
+			   : 0,
+		       "", c->desc[i]);
 	}
 	printf("  initial state:\n");
 	for (i = 0; i < 16; i++)
@@ -82,10 +96,15 @@ static void print_case(const struct dt_case *c)
 static const char *vector_name(int v, char *buf, size_t n)
 {
 	switch (v) {
-	case -1: return "none (ran to the end)";
-	case -2: return "emulator did not stop in an exception stub";
-	case -3: return "exception frame with a bad CS/SS";
-	default: snprintf(buf, n, "%d", v); return buf;
+	case -1:
+		return "none (ran to the end)";
+	case -2:
+		return "emulator did not stop in an exception stub";
+	case -3:
+		return "exception frame with a bad CS/SS";
+	default:
+		snprintf(buf, n, "%d", v);
+		return buf;
 	}
 }
 
@@ -96,16 +115,15 @@ static uint32_t undefined_flags(const struct dt_case *c, const struct dt_result 
 
 	if (r->vector >= 0)
 		for (i = 0; i < c->ninsns; i++)
-			if (CODE_VA + c->insn_off[i] == r->st.rip)
+			if (c->in.rip + c->insn_off[i] == r->st.rip)
 				return c->undef_before[i];
 	return c->undef_before[c->ninsns];
 }
 
 /* Compare; print the differences (with the case) when verbose or when they differ. */
-static bool compare(const struct dt_case *c, struct dt_result *n, struct dt_result *e,
-		    bool verbose)
+static bool compare(const struct dt_case *c, struct dt_result *n, struct dt_result *e, bool verbose)
 {
-	uint32_t fmask = ((FL_ARITH & ~undefined_flags(c, n)) | FL_DF);
+	uint32_t fmask = ((FL_ARITH & ~undefined_flags(c, n)) | FL_DF | c->rflags_extra);
 	uint32_t xmask = ~c->mxcsr_ignore;
 	bool pf = n->vector == 14;
 	char what[128] = "", nb[16], eb[16];
@@ -117,7 +135,7 @@ static bool compare(const struct dt_case *c, struct dt_result *n, struct dt_resu
 		for (; a < end; a++)
 			if (a >= DATA_VA && a < DATA_VA + DATA_SIZE)
 				n->data[a - DATA_VA] &= c->ignore[i].keep,
-				e->data[a - DATA_VA] &= c->ignore[i].keep;
+				    e->data[a - DATA_VA] &= c->ignore[i].keep;
 	}
 	if (n->vector != e->vector)
 		strcat(what, " exception");
@@ -157,7 +175,8 @@ static bool compare(const struct dt_case *c, struct dt_result *n, struct dt_resu
 	printf("    rflags %#llx | %#llx (compared bits %#x)%s\n", (unsigned long long)n->st.rflags,
 	       (unsigned long long)e->st.rflags, fmask,
 	       (n->st.rflags & fmask) != (e->st.rflags & fmask) ? "   <-- differs" : "");
-	printf("    mxcsr %#x | %#x (compared bits %#x)\n", n->st.mxcsr, e->st.mxcsr, xmask & 0xffff);
+	printf("    mxcsr %#x | %#x (compared bits %#x)\n", n->st.mxcsr, e->st.mxcsr,
+	       xmask & 0xffff);
 	for (i = 0; i < 16; i++)
 		if (verbose || memcmp(n->st.xmm[i], e->st.xmm[i], 16)) {
 			print_xmm("native  ", i, n->st.xmm[i]);
@@ -192,8 +211,8 @@ static const struct dt_class *find_class(const char *name)
 }
 
 /* Run count cases of class cls (or only case only_case); returns the failures. */
-static unsigned run_class(const struct dt_class *cls, uint64_t seed, unsigned count,
-			  long only_case, unsigned max_fail)
+static unsigned run_class(const struct dt_class *cls, uint64_t seed, unsigned count, long only_case,
+			  unsigned max_fail)
 {
 	static struct dt_case c;
 	static struct dt_result n, e;
@@ -216,8 +235,10 @@ static unsigned run_class(const struct dt_class *cls, uint64_t seed, unsigned co
 			continue;
 		}
 		failed++;
-		printf("FAIL: %s case %u (seed %llu; replay with --class %s --seed %llu --case %u)\n\n",
-		       cls->name, k, (unsigned long long)seed, cls->name, (unsigned long long)seed, k);
+		printf("FAIL: %s case %u (seed %llu; replay with --class %s --seed %llu --case "
+		       "%u)\n\n",
+		       cls->name, k, (unsigned long long)seed, cls->name, (unsigned long long)seed,
+		       k);
 		if (failed >= max_fail) {
 			printf("%s: stopping after %u failures\n", cls->name, failed);
 			break;
@@ -241,11 +262,13 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"class", required_argument, NULL, 'c'}, {"seed", required_argument, NULL, 's'},
-		{"count", required_argument, NULL, 'n'}, {"case", required_argument, NULL, 'k'},
-		{"max-fail", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"class", required_argument, NULL, 'c'},
+					     {"seed", required_argument, NULL, 's'},
+					     {"count", required_argument, NULL, 'n'},
+					     {"case", required_argument, NULL, 'k'},
+					     {"max-fail", required_argument, NULL, 'm'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
 	const char *cls_name = NULL;
 	uint64_t seed = 1;
 	unsigned count = 2000, max_fail = 10, failed = 0, total_passed = 0, i;
@@ -255,7 +278,9 @@ int main(int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "c:s:n:k:m:h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'c': cls_name = optarg; break;
+		case 'c':
+			cls_name = optarg;
+			break;
 		case 's':
 			seed = strtoull(optarg, &end, 0);
 			if (*end)

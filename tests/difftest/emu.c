@@ -7,8 +7,9 @@
  *
  * Every IDT vector points to its own stub, a HLT at ring 0, so a run ends in
  * HLT with the vector given by where it stopped and the exception frame on
- * the ring-0 stack. The emulated code ends in UD2 where the host's code jumps
- * to its epilogue, so a #UD at the end of the code means "ran to the end".
+ * the ring-0 stack. The code page holds the same bytes as the host's, so the
+ * code ends in the same indirect jump to the host's epilogue, which is not
+ * mapped here: a #PF fetching from there means "ran to the end".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,27 +18,28 @@
 #include "difftest.h"
 #include "vmm/cpu/x86/cpu.h"
 
-#define SYS_SIZE  0x40000
-#define GDT_BASE  0x1000
-#define IDT_BASE  0x2000
-#define TSS_BASE  0x3000
-#define STUBS     0x4000 /* 16 bytes per vector */
-#define PML4      0x10000
-#define PDPT      0x11000
-#define PD        0x12000
-#define PT_SYS    0x13000
-#define PT_TEST   0x14000
-#define RSP0      0x30000
+#define SYS_SIZE 0x40000
+#define GDT_BASE 0x1000
+#define IDT_BASE 0x2000
+#define TSS_BASE 0x3000
+#define STUBS	 0x4000 /* 16 bytes per vector */
+#define PML4	 0x10000
+#define PDPT	 0x11000
+#define PD	 0x12000
+#define PT_SYS	 0x13000
+#define PT_TEST	 0x14000
+#define RSP0	 0x30000
 
+/* The user selectors are Linux's, so MOV r, Sreg reads the same in both worlds. */
 #define SEL_KCODE 0x08
 #define SEL_KDATA 0x10
-#define SEL_UDATA 0x1b
-#define SEL_UCODE 0x23
-#define SEL_TSS   0x28
+#define SEL_UDATA 0x2b
+#define SEL_UCODE 0x33
+#define SEL_TSS	  0x40
 
 static struct {
-	uint8_t *sys;   /* SYS_SIZE bytes at guest-physical 0 */
-	uint8_t *test;  /* TEST_SIZE bytes at guest-physical TEST_VA */
+	uint8_t *sys;  /* SYS_SIZE bytes at guest-physical 0 */
+	uint8_t *test; /* TEST_SIZE bytes at guest-physical TEST_VA */
 	struct x86_cpu *cpu;
 	struct x86_cpu_state st;
 } emu;
@@ -81,21 +83,23 @@ int dt_emu_init(void)
 	}
 	x86_cpu_init(emu.cpu, &plat);
 
-	/* GDT: null, kernel code64, kernel data, user data, user code64, TSS. */
-	put64(GDT_BASE + 0x08, 0x00af9b000000ffffULL);
-	put64(GDT_BASE + 0x10, 0x00cf93000000ffffULL);
-	put64(GDT_BASE + 0x18, 0x00cff3000000ffffULL);
-	put64(GDT_BASE + 0x20, 0x00affb000000ffffULL);
-	put64(GDT_BASE + 0x28, 0x0000890000000067ULL | ((uint64_t)TSS_BASE << 16));
+	/* GDT: kernel code64 and data, user data and code64 where Linux has them, TSS. */
+	put64(GDT_BASE + SEL_KCODE, 0x00af9b000000ffffULL);
+	put64(GDT_BASE + SEL_KDATA, 0x00cf93000000ffffULL);
+	put64(GDT_BASE + (SEL_UDATA & ~3), 0x00cff3000000ffffULL);
+	put64(GDT_BASE + (SEL_UCODE & ~3), 0x00affb000000ffffULL);
+	put64(GDT_BASE + SEL_TSS, 0x0000890000000067ULL | ((uint64_t)TSS_BASE << 16));
 	put64(TSS_BASE + 4, RSP0);
-	/* IDT: vector v -> "hlt; jmp $-1" at STUBS + 16 v, ring-0 interrupt gate. */
+	emu.sys[TSS_BASE + 0x66] = 0x68; /* I/O bitmap beyond the limit: no port for CPL 3 */
+	/* IDT: vector v -> "hlt; jmp $-1" at STUBS + 16 v, ring-0 interrupt gate;
+	 * #BP and #OF may be raised from user mode (INT3, INT 3, INT 4) as on Linux. */
 	for (i = 0; i < 256; i++) {
-		uint64_t stub = STUBS + 16 * i;
+		uint64_t stub = STUBS + 16 * i, type = i == 3 || i == 4 ? 0xee : 0x8e;
 		emu.sys[stub] = 0xf4;
 		emu.sys[stub + 1] = 0xeb;
 		emu.sys[stub + 2] = 0xfd;
 		put64(IDT_BASE + 16 * i, (stub & 0xffff) | ((uint64_t)SEL_KCODE << 16) |
-						 (0x8eULL << 40) | ((stub >> 16) << 48));
+					     (type << 40) | ((stub >> 16) << 48));
 		put64(IDT_BASE + 16 * i + 8, stub >> 32);
 	}
 	/* Paging: the supervisor area for ring 0 only, the test area for ring 3. */
@@ -116,16 +120,29 @@ int dt_emu_init(void)
 	memcpy(emu.test + (RO_VA - TEST_VA), dt_ro_page, sizeof(dt_ro_page));
 
 	memset(&emu.st, 0, sizeof(emu.st));
-	emu.st.cs = (struct x86_segment){.selector = SEL_UCODE, .limit = 0xffffffff, .type = 0xb,
-					 .s = 1, .dpl = 3, .present = 1, .l = 1, .g = 1};
-	emu.st.ds = (struct x86_segment){.selector = SEL_UDATA, .limit = 0xffffffff, .type = 0x3,
-					 .s = 1, .dpl = 3, .present = 1, .db = 1, .g = 1};
-	emu.st.es = emu.st.ss = emu.st.ds;
-	emu.st.fs = emu.st.gs = (struct x86_segment){.unusable = 1};
-	emu.st.tr = (struct x86_segment){.selector = SEL_TSS, .base = TSS_BASE, .limit = 0x67,
-					 .type = 0xb, .present = 1};
+	emu.st.cs = (struct x86_segment){.selector = SEL_UCODE,
+					 .limit = 0xffffffff,
+					 .type = 0xb,
+					 .s = 1,
+					 .dpl = 3,
+					 .present = 1,
+					 .l = 1,
+					 .g = 1};
+	emu.st.ds = (struct x86_segment){.selector = SEL_UDATA,
+					 .limit = 0xffffffff,
+					 .type = 0x3,
+					 .s = 1,
+					 .dpl = 3,
+					 .present = 1,
+					 .db = 1,
+					 .g = 1};
+	emu.st.ss = emu.st.ds;
+	/* DS, ES, FS and GS hold the null selector, as in a Linux process */
+	emu.st.ds = emu.st.es = emu.st.fs = emu.st.gs = (struct x86_segment){.unusable = 1};
+	emu.st.tr = (struct x86_segment){
+	    .selector = SEL_TSS, .base = TSS_BASE, .limit = 0x67, .type = 0xb, .present = 1};
 	emu.st.ldt = (struct x86_segment){.unusable = 1};
-	emu.st.gdt = (struct x86_dtable){.base = GDT_BASE, .limit = 0x2f};
+	emu.st.gdt = (struct x86_dtable){.base = GDT_BASE, .limit = SEL_TSS + 15};
 	emu.st.idt = (struct x86_dtable){.base = IDT_BASE, .limit = 0xfff};
 	emu.st.cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_PG | X86_CR0_WP | X86_CR0_ET | X86_CR0_NE;
 	emu.st.cr3 = PML4;
@@ -136,6 +153,7 @@ int dt_emu_init(void)
 
 void dt_emu_fini(void)
 {
+	x86_cpu_destroy(emu.cpu);
 	free(emu.sys);
 	free(emu.test);
 	free(emu.cpu);
@@ -145,13 +163,15 @@ void dt_emu_fini(void)
 void dt_emu_run(const struct dt_case *c, struct dt_result *r)
 {
 	struct x86_cpu *cpu = emu.cpu;
-	static const uint8_t ud2[] = {0x0f, 0x0b};
+	uint8_t tail[DT_TAIL_LEN];
+	uint64_t exit_addr;
 	enum x86_exit why;
-	uint64_t rsp, stub;
+	uint64_t rsp, stub, start;
 	int vector;
 
-	memcpy(emu.test, c->code, c->code_len);
-	memcpy(emu.test + c->code_len, ud2, sizeof(ud2));
+	dt_native_tail(tail);
+	memcpy(&exit_addr, tail + 6, 8);
+	dt_place_code(c, emu.test + (CODE_VA - TEST_VA), tail, sizeof(tail));
 	memcpy(emu.test + (DATA_VA - TEST_VA), c->data, DATA_SIZE);
 	memset(emu.test + (STACK_VA - TEST_VA), 0, 0x1000);
 
@@ -165,7 +185,11 @@ void dt_emu_run(const struct dt_case *c, struct dt_result *r)
 	cpu->fpu.mxcsr = c->in.mxcsr;
 	memcpy(cpu->fpu.xmm, c->in.xmm, sizeof(c->in.xmm));
 
-	why = x86_cpu_exec(cpu, 100000);
+	/* PAUSE, STI and the like return early: go on until HLT or the budget */
+	start = cpu->insns;
+	do
+		why = x86_cpu_exec(cpu, 100000);
+	while (why == X86_EXIT_REQUEST && cpu->insns - start < 100000);
 	memset(r, 0, offsetof(struct dt_result, data));
 	r->vector = -2; /* "did not stop at an exception stub" */
 	memcpy(r->st.gpr, cpu->gpr, sizeof(r->st.gpr));
@@ -190,8 +214,13 @@ void dt_emu_run(const struct dt_case *c, struct dt_result *r)
 	r->st.gpr[4] = get64(rsp + 24);
 	r->cr2 = cpu->cr2;
 	r->vector = vector;
-	if (vector == 6 && r->st.rip == CODE_VA + c->code_len)
-		r->vector = -1; /* the UD2 after the code: it ran to the end */
+	if (vector == 14 && (r->st.rip == exit_addr || (r->st.rip == c->in.rip + c->code_len &&
+							cpu->cr2 >= CODE_VA + 0x1000))) {
+		/* the jump to the host's epilogue (or the tail running into the page
+		 * after the code): the case ran to its end */
+		r->vector = -1;
+		r->st.rip = c->in.rip + c->code_len;
+	}
 	if (get64(rsp + 8) != SEL_UCODE || get64(rsp + 32) != SEL_UDATA)
 		r->vector = -3; /* the frame does not describe the user context */
 }

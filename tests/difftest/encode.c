@@ -32,7 +32,8 @@ static unsigned enc_modrm_mem(const struct enc *e, uint8_t *p, unsigned reg3, in
 	if (m->base == NO_REG) {
 		/* SIB with no base: [index * scale + disp32] or [disp32] */
 		p[n++] = (uint8_t)(reg3 << 3 | 4);
-		p[n++] = (uint8_t)(m->scale << 6 | (m->index == NO_REG ? 4 : (m->index & 7)) << 3 | 5);
+		p[n++] =
+		    (uint8_t)(m->scale << 6 | (m->index == NO_REG ? 4 : (m->index & 7)) << 3 | 5);
 		memcpy(p + n, &disp, 4);
 		return n + 4;
 	}
@@ -66,6 +67,10 @@ unsigned enc_encode(const struct enc *e, uint64_t addr, uint8_t *out)
 
 	for (i = 0; i < e->npfx; i++)
 		buf[n++] = e->pfx[i];
+	if (e->modrm && e->is_mem && e->m.seg)
+		buf[n++] = e->m.seg;
+	if (e->modrm && e->is_mem && e->m.a32)
+		buf[n++] = 0x67;
 	if (e->mand)
 		buf[n++] = e->mand;
 	if (enc_needs_rex(e)) {

@@ -14,26 +14,28 @@
 
 /* A memory operand: [base + index * (1 << scale) + disp], or [rip + target]. */
 struct enc_mem {
-	int base, index;   /* register numbers or NO_REG */
-	unsigned scale;    /* 0..3 */
+	int base, index; /* register numbers or NO_REG */
+	unsigned scale;	 /* 0..3 */
 	int32_t disp;
-	bool rip;          /* RIP-relative: the operand is at the absolute address target */
+	bool rip; /* RIP-relative: the operand is at the absolute address target */
 	uint64_t target;
+	bool a32;    /* 0x67: 32-bit address computation */
+	uint8_t seg; /* segment override prefix (0x26, 0x2e, 0x36, 0x3e), or 0 */
 };
 
 struct enc {
-	uint8_t pfx[6];    /* legacy prefixes, in order */
+	uint8_t pfx[6]; /* legacy prefixes, in order */
 	unsigned npfx;
-	uint8_t mand;      /* mandatory prefix (0x66/0xf2/0xf3), emitted right before REX */
-	bool w, rex;       /* REX.W; emit a REX prefix even without R/X/B/W bits */
+	uint8_t mand; /* mandatory prefix (0x66/0xf2/0xf3), emitted right before REX */
+	bool w, rex;  /* REX.W; emit a REX prefix even without R/X/B/W bits */
 	uint8_t op[3];
 	unsigned oplen;
 	bool modrm;
-	unsigned reg;      /* ModRM.reg (0-15: bit 3 goes to REX.R) */
+	unsigned reg; /* ModRM.reg (0-15: bit 3 goes to REX.R) */
 	bool is_mem;
-	unsigned rm;       /* register operand in ModRM.rm (0-15) */
+	unsigned rm; /* register operand in ModRM.rm (0-15) */
 	struct enc_mem m;
-	int opreg;         /* register in the low three opcode bits (REX.B), or NO_REG */
+	int opreg; /* register in the low three opcode bits (REX.B), or NO_REG */
 	unsigned immlen;
 	uint64_t imm;
 };

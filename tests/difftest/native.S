@@ -38,6 +38,10 @@ dt_native_enter:
 	fldz
 	.endr
 	fninit
+	/* DS and ES hold the null selector, as when the process started */
+	xor eax, eax
+	mov ds, eax
+	mov es, eax
 	lea r15, [rip + dt_native_in]
 	ldmxcsr [r15 + ST_MXCSR]
 	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
@@ -99,8 +103,13 @@ dt_native_exit:
 	.endr
 	ldmxcsr [rip + host_mxcsr]
 	fninit
-	cld
+	xor eax, eax
+	mov ds, eax
+	mov es, eax
 	mov rsp, [rip + host_rsp]
+	/* the case may have set NT, ID, DF...: back to the C ABI's flags */
+	push 0x202
+	popfq
 	add rsp, 8
 	pop r15
 	pop r14

@@ -83,17 +83,22 @@ int dt_native_init(void)
 	return 0;
 }
 
+void dt_native_tail(uint8_t tail[DT_TAIL_LEN])
+{
+	static const uint8_t jmp[6] = {0xff, 0x25, 0, 0, 0, 0};
+	uint64_t exit_addr = (uint64_t)(uintptr_t)dt_native_exit;
+
+	memcpy(tail, jmp, sizeof(jmp));
+	memcpy(tail + sizeof(jmp), &exit_addr, 8);
+}
+
 /* Run case c on the host CPU. */
 void dt_native_run(const struct dt_case *c, struct dt_result *r)
 {
-	uint8_t *code = area + (CODE_VA - TEST_VA);
-	uint64_t exit_addr = (uint64_t)(uintptr_t)dt_native_exit;
-	/* jmp [rip + 0]; dq dt_native_exit */
-	static const uint8_t jmp[] = {0xff, 0x25, 0, 0, 0, 0};
+	uint8_t tail[DT_TAIL_LEN];
 
-	memcpy(code, c->code, c->code_len);
-	memcpy(code + c->code_len, jmp, sizeof(jmp));
-	memcpy(code + c->code_len + sizeof(jmp), &exit_addr, 8);
+	dt_native_tail(tail);
+	dt_place_code(c, area + (CODE_VA - TEST_VA), tail, sizeof(tail));
 	memcpy(area + (DATA_VA - TEST_VA), c->data, DATA_SIZE);
 	memset(area + (STACK_VA - TEST_VA), 0, 0x1000);
 
@@ -107,12 +112,17 @@ void dt_native_run(const struct dt_case *c, struct dt_result *r)
 	r->vector = fault_vector;
 	r->error = 0;
 	r->cr2 = 0;
+	if (r->vector == 14 && fault_rip == c->in.rip + c->code_len) {
+		/* the jump to the epilogue itself faulted: near the end of the code
+		 * page it runs into the unmapped page, after the whole case ran */
+		r->vector = -1;
+	}
 	if (r->vector >= 0) {
 		r->st.rip = fault_rip;
 		r->error = (uint32_t)fault_error;
 		r->cr2 = fault_cr2;
 	} else {
-		r->st.rip = CODE_VA + c->code_len;
+		r->st.rip = c->in.rip + c->code_len;
 	}
 	memcpy(r->data, area + (DATA_VA - TEST_VA), DATA_SIZE);
 }

@@ -28,9 +28,16 @@ struct netdev;
 #define NET_MAX_FRAME 65536 /* largest Ethernet frame either side passes on */
 
 struct netdev_frontend {
-	/* Can the guest take a frame now? While false the back end holds off (or drops). */
+	/*
+	 * Can the guest take a frame now? Back ends that can hold frames (TAP)
+	 * ask first and stop reading while the answer is no.
+	 */
 	bool (*can_receive)(void *opaque);
-	/* A frame for the guest (Ethernet header first, no FCS). */
+	/*
+	 * A frame for the guest (Ethernet header first, no FCS). Back ends that
+	 * cannot hold frames (slirp) call it anyway: the front end keeps a few
+	 * until the guest posts buffers and drops the rest.
+	 */
 	void (*receive)(void *opaque, const uint8_t *frame, size_t len);
 };
 

@@ -43,6 +43,7 @@
 #define MAX_DISCARD_SECTORS 0x400000u /* 2 GiB per segment */
 #define MAX_DISCARD_SEGS    32
 #define BATCH		    32 /* requests taken from the ring per lock hold */
+#define BATCHES_PER_TURN    8  /* then the rest of the I/O thread gets a turn */
 
 /* struct virtio_blk_config, the fields up to write_zeroes_may_unmap. */
 struct virtio_blk_config {
@@ -225,7 +226,11 @@ static struct blk_result handle(struct virtio_blk *b, struct virtq_elem *e, uint
 
 /* ---- the queue ---- */
 
-/* Drain the request queue: pop a batch, do the I/O unlocked, complete it. */
+/*
+ * Drain the request queue: pop a batch, do the I/O unlocked, complete it.
+ * After BATCHES_PER_TURN batches the queue is requeued on the loop, so a guest
+ * that keeps the ring full cannot starve the other back ends.
+ */
 static void queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_blk *b = opaque;
@@ -236,12 +241,16 @@ static void queue_notify(void *opaque, unsigned q)
 	if (q != 0)
 		return;
 	pthread_mutex_lock(&b->vm->lock);
-	for (;;) {
+	for (unsigned turn = 0;; turn++) {
 		uint64_t features = virtio_pci_features(b->vp);
 		unsigned n = 0;
 
 		if (!virtio_pci_running(b->vp))
 			break;
+		if (turn == BATCHES_PER_TURN) {
+			virtio_pci_requeue(b->vp, 0);
+			break;
+		}
 		while (n < BATCH && (batch[n] = virtq_pop(vq)))
 			n++;
 		if (!n)

@@ -13,6 +13,7 @@
 #define CONSOLE_QUEUE_SIZE 128
 #define RX_QUEUE	   0
 #define TX_QUEUE	   1
+#define TX_BUDGET	   64 /* transmit buffers per turn of the I/O thread */
 #define TX_CHUNK	   4096
 
 /* struct virtio_console_config */
@@ -37,7 +38,13 @@ static void transmit(struct virtio_console *c)
 	uint8_t buf[TX_CHUNK];
 	bool done = false;
 
-	while (virtio_pci_running(c->vp) && (e = virtq_pop(vq))) {
+	for (unsigned k = 0; virtio_pci_running(c->vp) && (e = virtq_pop(vq)); k++) {
+		if (k == TX_BUDGET) {
+			/* Enough for one turn of the I/O thread: continue later. */
+			virtq_unpop(vq, e);
+			virtio_pci_requeue(c->vp, TX_QUEUE);
+			break;
+		}
 		for (uint64_t off = 0; off < e->out_len;) {
 			size_t n = iov_to_buf(e->out, e->nout, off, buf, sizeof(buf));
 			chardev_write(c->chr, buf, n);

@@ -1,6 +1,5 @@
 /* virtio-net: receive queue 0, transmit queue 1, every frame behind a 12-byte header. */
 #include "vmm/virtio/net.h"
-#include "common/evloop.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "vmm/net/net.h"
@@ -19,6 +18,7 @@
 #define NET_QUEUE_SIZE 256
 #define RX_QUEUE       0
 #define TX_QUEUE       1
+#define RX_BACKLOG     64  /* frames held while the guest has no receive buffer */
 #define TX_BUDGET      256 /* frames sent per turn before letting other work run */
 
 /* struct virtio_net_hdr as virtio 1.x defines it (num_buffers always present). */
@@ -43,21 +43,16 @@ struct virtio_net {
 	struct virtio_pci *vp;
 	struct netdev *nd;
 	struct virtio_net_config config;
-	bool tx_queued; /* a transmit turn is scheduled on the loop */
 	uint8_t txbuf[NET_MAX_FRAME];
+	/* Frames waiting for receive buffers, oldest first (vm->lock). */
+	struct {
+		uint8_t *data;
+		size_t len;
+	} backlog[RX_BACKLOG];
+	unsigned backlog_head, backlog_count;
 };
 
 /* ---- transmit (I/O thread, no lock held on entry) ---- */
-
-static void transmit(struct virtio_net *n);
-
-static void transmit_again(void *opaque)
-{
-	struct virtio_net *n = opaque;
-
-	n->tx_queued = false;
-	transmit(n);
-}
 
 /*
  * Take one frame from the transmit queue into txbuf; returns its length, 0
@@ -99,48 +94,106 @@ static void transmit(struct virtio_net *n)
 		if (len > 0)
 			netdev_send(n->nd, n->txbuf, (size_t)len);
 	}
-	/* More may be waiting: continue on the next loop iteration. */
-	if (!n->tx_queued) {
-		n->tx_queued = true;
-		evloop_call(n->vm->loop, transmit_again, n);
-	}
+	/* More may be waiting: continue on a later loop iteration. */
+	virtio_pci_requeue(n->vp, TX_QUEUE);
 }
 
 /* ---- receive (the back end calls these on the I/O thread, no lock held) ---- */
 
+/*
+ * Put one frame in the next receive buffer (vm->lock held). Returns 1 when
+ * delivered, 0 when the guest has no buffer posted, -1 when the frame was
+ * dropped because it does not fit (without mergeable buffers it must fit one).
+ */
+static int deliver(struct virtio_net *n, const uint8_t *frame, size_t len)
+{
+	struct virtq *vq = virtio_pci_queue(n->vp, RX_QUEUE);
+	struct virtio_net_hdr hdr = {.num_buffers = 1};
+	struct virtq_elem *e;
+
+	if (!virtio_pci_running(n->vp) || !(e = virtq_pop(vq)))
+		return 0;
+	if (e->in_len < sizeof(hdr) + len) {
+		log_debug("virtio-net: %zu-byte frame does not fit a %llu-byte buffer", len,
+			  (unsigned long long)e->in_len);
+		virtq_unpop(vq, e);
+		return -1;
+	}
+	iov_from_buf(e->in, e->nin, 0, &hdr, sizeof(hdr));
+	iov_from_buf(e->in, e->nin, sizeof(hdr), frame, len);
+	virtq_push(vq, e, (uint32_t)(sizeof(hdr) + len));
+	return 1;
+}
+
+/* Drop every held frame (vm->lock held). */
+static void backlog_clear(struct virtio_net *n)
+{
+	while (n->backlog_count) {
+		free(n->backlog[n->backlog_head].data);
+		n->backlog_head = (n->backlog_head + 1) % RX_BACKLOG;
+		n->backlog_count--;
+	}
+}
+
+/* Move held frames into receive buffers while there are some (vm->lock held). */
+static bool backlog_flush(struct virtio_net *n)
+{
+	bool any = false;
+
+	while (n->backlog_count) {
+		unsigned h = n->backlog_head;
+		int r = deliver(n, n->backlog[h].data, n->backlog[h].len);
+
+		if (r == 0)
+			break;
+		any |= r > 0;
+		free(n->backlog[h].data);
+		n->backlog_head = (h + 1) % RX_BACKLOG;
+		n->backlog_count--;
+	}
+	return any;
+}
+
+/* Only back ends that can hold frames themselves (TAP) ask: no buffer, no frame. */
 static bool can_receive(void *opaque)
 {
 	struct virtio_net *n = opaque;
 	bool yes;
 
 	pthread_mutex_lock(&n->vm->lock);
-	yes = virtio_pci_running(n->vp) && virtq_has_avail(virtio_pci_queue(n->vp, RX_QUEUE));
+	yes = virtio_pci_running(n->vp) && !n->backlog_count &&
+	      virtq_has_avail(virtio_pci_queue(n->vp, RX_QUEUE));
 	pthread_mutex_unlock(&n->vm->lock);
 	return yes;
 }
 
+/* A frame for the guest: into a buffer now, else held (in order) until the guest posts one. */
 static void receive(void *opaque, const uint8_t *frame, size_t len)
 {
 	struct virtio_net *n = opaque;
-	struct virtq *vq = virtio_pci_queue(n->vp, RX_QUEUE);
-	struct virtio_net_hdr hdr = {.num_buffers = 1};
-	struct virtq_elem *e;
+	bool delivered = false;
 
 	pthread_mutex_lock(&n->vm->lock);
-	if (!virtio_pci_running(n->vp) || !(e = virtq_pop(vq)))
+	if (!virtio_pci_running(n->vp))
 		goto out;
-	if (e->in_len < sizeof(hdr) + len) {
-		/* Without mergeable buffers a frame must fit one buffer: drop the frame. */
-		log_debug("virtio-net: %zu-byte frame does not fit a %llu-byte buffer", len,
-			  (unsigned long long)e->in_len);
-		virtq_unpop(vq, e);
-		goto out;
+	if (!n->backlog_count) {
+		int r = deliver(n, frame, len);
+
+		delivered = r > 0;
+		if (r != 0)
+			goto out;
 	}
-	iov_from_buf(e->in, e->nin, 0, &hdr, sizeof(hdr));
-	iov_from_buf(e->in, e->nin, sizeof(hdr), frame, len);
-	virtq_push(vq, e, (uint32_t)(sizeof(hdr) + len));
-	virtio_pci_notify(n->vp, RX_QUEUE);
+	if (n->backlog_count < RX_BACKLOG) {
+		unsigned t = (n->backlog_head + n->backlog_count++) % RX_BACKLOG;
+
+		n->backlog[t].data = xmalloc(len);
+		n->backlog[t].len = len;
+		memcpy(n->backlog[t].data, frame, len);
+	}
+	delivered |= backlog_flush(n);
 out:
+	if (delivered)
+		virtio_pci_notify(n->vp, RX_QUEUE);
 	pthread_mutex_unlock(&n->vm->lock);
 }
 
@@ -153,14 +206,30 @@ static void queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_net *n = opaque;
 
-	if (q == TX_QUEUE)
+	bool empty;
+
+	if (q == TX_QUEUE) {
 		transmit(n);
-	else if (q == RX_QUEUE)
+		return;
+	}
+	/* New receive buffers: held frames first, then the back end may send more. */
+	pthread_mutex_lock(&n->vm->lock);
+	if (backlog_flush(n))
+		virtio_pci_notify(n->vp, RX_QUEUE);
+	empty = !n->backlog_count;
+	pthread_mutex_unlock(&n->vm->lock);
+	if (empty)
 		netdev_resume(n->nd);
+}
+
+static void reset(void *opaque)
+{
+	backlog_clear(opaque);
 }
 
 static const struct virtio_dev_ops net_ops = {
     .queue_notify = queue_notify,
+    .reset = reset,
 };
 
 /* ---- creation ---- */
@@ -205,6 +274,7 @@ void virtio_net_free(struct virtio_net *n)
 		return;
 	netdev_free(n->nd);
 	virtio_pci_free(n->vp);
+	backlog_clear(n);
 	free(n);
 }
 

@@ -2,7 +2,9 @@
  * virtio-net (virtio 1.x section 5.1): one receive and one transmit queue,
  * a MAC address and link status, no offloads (the guest computes checksums
  * and segments itself), on a network back end (vmm/net/net.h). Frames move
- * on the I/O thread; the lock is dropped while the back end has them.
+ * on the I/O thread; the lock is dropped while the back end has them. Up to
+ * 64 frames for the guest are held while it has no receive buffer posted;
+ * a frame larger than the next buffer is dropped.
  */
 #ifndef BERTH_VMM_VIRTIO_NET_H
 #define BERTH_VMM_VIRTIO_NET_H

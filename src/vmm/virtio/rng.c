@@ -13,6 +13,7 @@
 
 #define RNG_QUEUE_SIZE	64
 #define RNG_MAX_REQUEST (64 * 1024)
+#define RNG_BUDGET	64 /* requests per turn of the I/O thread */
 
 struct virtio_rng {
 	struct vm *vm;
@@ -54,7 +55,13 @@ static void queue_notify(void *opaque, unsigned q)
 	if (q != 0)
 		return;
 	pthread_mutex_lock(&r->vm->lock);
-	while (virtio_pci_running(r->vp) && (e = virtq_pop(vq))) {
+	for (unsigned n = 0; virtio_pci_running(r->vp) && (e = virtq_pop(vq)); n++) {
+		if (n == RNG_BUDGET) {
+			/* Enough for one turn of the I/O thread: continue later. */
+			virtq_unpop(vq, e);
+			virtio_pci_requeue(r->vp, 0);
+			break;
+		}
 		virtq_push(vq, e, fill(e));
 		done = true;
 	}

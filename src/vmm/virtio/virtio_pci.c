@@ -146,6 +146,12 @@ static void kick(struct virtio_pci *vp, uint64_t mask)
 		log_warn("%s: signalling the I/O thread: %s", vp->name, strerror(errno));
 }
 
+void virtio_pci_requeue(struct virtio_pci *vp, unsigned q)
+{
+	if (q < vp->desc.nqueues)
+		kick(vp, 1ULL << q);
+}
+
 /* Can the device live with what the driver accepted? */
 static bool features_acceptable(struct virtio_pci *vp)
 {

@@ -131,6 +131,12 @@ struct virtq *virtio_pci_queue(struct virtio_pci *vp, unsigned q);
 uint64_t virtio_pci_features(const struct virtio_pci *vp);
 /* May the device process requests: DRIVER_OK, not failed, bus mastering on? */
 bool virtio_pci_running(const struct virtio_pci *vp);
+/*
+ * Run queue_notify for q again at a later loop iteration, as if the doorbell
+ * rang (any thread, lock not needed). Devices call it when they stop after a
+ * budget of requests, so a busy guest cannot monopolise the I/O thread.
+ */
+void virtio_pci_requeue(struct virtio_pci *vp, unsigned q);
 /* Interrupt the driver for queue q if the ring's suppression rules allow. */
 void virtio_pci_notify(struct virtio_pci *vp, unsigned q);
 /* The device configuration changed: bump the generation, interrupt the driver. */

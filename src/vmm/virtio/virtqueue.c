@@ -458,8 +458,10 @@ void virtq_discard(struct virtq_elem *elem)
 
 void virtq_unpop(struct virtq *vq, struct virtq_elem *elem)
 {
-	if (elem->generation == vq->generation && vq->enabled)
+	if (elem->generation == vq->generation && vq->enabled) {
 		vq->last_avail--;
+		publish_avail_event(vq);
+	}
 	free(elem);
 }
 

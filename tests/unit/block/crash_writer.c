@@ -2,6 +2,9 @@
  * Crash-consistency helper for the qemu-compat script: opens a qcow2 image and writes, discards,
  * zeroes and flushes at random until it is killed (the script sends SIGKILL at random times and
  * then checks the image with berth-img and qemu-img).
+ * After every completed flush it writes one 512-byte stamp (byte value seq % 251 + 1) into a
+ * slot of the last MiB, which the random writes never touch, flushes again and prints
+ * "stamp OFFSET VALUE": the script then checks that the last printed stamp survived the kill.
  * usage: crash_writer image seed
  */
 #include "block/block.h"
@@ -28,10 +31,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "crash_writer: %s\n", err);
 		return 1;
 	}
-	size = blk_size(bs);
+	size = blk_size(bs) - MiB;
 	printf("ready\n");
 	fflush(stdout);
-	for (;;) {
+	for (uint64_t seq = 0;; seq++) {
 		uint64_t len, off;
 		int r = 0;
 
@@ -41,9 +44,23 @@ int main(int argc, char **argv)
 		len = x % (x % 5 ? 16384 : sizeof(buf)) + 1;
 		off = (x >> 20) % (size - len);
 		switch ((x >> 8) % 16) {
-		case 0:
+		case 0: {
+			uint64_t slot = size + (seq % 2048) * 512;
+			int v = (int)(seq % 251) + 1;
+
 			r = blk_flush(bs);
+			if (r < 0)
+				break;
+			memset(buf, v, 512);
+			r = blk_pwrite(bs, slot, buf, 512);
+			if (!r)
+				r = blk_flush(bs);
+			if (!r) {
+				printf("stamp %llu %d\n", (unsigned long long)slot, v);
+				fflush(stdout);
+			}
 			break;
+		}
 		case 1:
 			r = blk_discard(bs, off, len);
 			break;

@@ -261,6 +261,7 @@ ok "command line"
 echo "== kill -9 trials"
 TRIALS=${CRASH_TRIALS:-25}
 bad=0
+stamped=0
 for i in $(seq 1 $TRIALS); do
 	rm -f k.qcow2 kb.qcow2
 	case $((i % 3)) in
@@ -272,11 +273,27 @@ for i in $(seq 1 $TRIALS); do
 	   "$BIMG" bench -q -w -f qcow2 -c 300 -s 20000 -S 50000 k.qcow2
 	   "$BIMG" snapshot -c snap k.qcow2 ;;
 	esac
-	coproc W { exec "$WRITER" k.qcow2 $i; }
-	read -r -u "${W[0]}" line
+	"$WRITER" k.qcow2 $i > stamps &
+	wpid=$!
+	for _ in $(seq 100); do
+		grep -q ready stamps && break
+		sleep 0.05
+	done
+	grep -q ready stamps || fail "trial $i: writer did not start"
 	sleep "0.$((RANDOM % 9))$((RANDOM % 10))"
-	kill -9 $W_PID
-	wait $W_PID 2>/dev/null
+	kill -9 $wpid
+	wait $wpid 2>/dev/null
+	# what a completed flush covered must still be there
+	last=$(grep '^stamp' stamps | tail -1)
+	if [ -n "$last" ]; then
+		set -- $last
+		out=$(qemu-io -f qcow2 -c "read -P $3 $2 512" k.qcow2 2>&1)
+		case $out in
+		"read 512/512"*) ;;
+		*) fail "trial $i: flushed stamp at $2 lost: $out" ;;
+		esac
+		stamped=$((stamped + 1))
+	fi
 	"$BIMG" check -q k.qcow2 >/dev/null 2>&1
 	brc=$?
 	qemu-img check -q k.qcow2 >/dev/null 2>&1
@@ -291,7 +308,8 @@ for i in $(seq 1 $TRIALS); do
 	"$BIMG" check -q -r leaks k.qcow2 >/dev/null 2>&1 || fail "trial $i: repair failed"
 	qcheck k.qcow2 || fail "trial $i: qemu-img check after repair"
 done
-[ $bad = 0 ] && ok "$TRIALS kill -9 trials without corruption"
+[ $bad = 0 ] && ok "$TRIALS kill -9 trials without corruption ($stamped with a flushed stamp verified)"
+[ $stamped -gt $((TRIALS / 2)) ] || fail "too few trials reached a flush ($stamped)"
 
 echo
 if [ $FAILS -gt 0 ]; then

@@ -641,6 +641,42 @@ static void test_leak_repair(void **state)
 	assert_clean(file);
 }
 
+/*
+ * A discard of more clusters than the pending-free list holds (64Ki) forces intermediate
+ * flushes; with a snapshot sharing everything, nothing may be freed that it still uses.
+ */
+static void test_big_discard(void **state)
+{
+	const char *file = path("bigdiscard.qcow2");
+	const uint64_t size = 40 * MiB;
+	uint8_t *buf = xmalloc(size), *rd = xmalloc(size);
+	struct blockdev *bs;
+
+	(void)state;
+	create_qcow2(file, size, 512, 3, NULL, NULL);
+	bs = open_rw(file);
+	for (uint64_t i = 0; i < size; i++)
+		buf[i] = (uint8_t)(i / 512 * 31);
+	assert_int_equal(blk_pwrite(bs, 0, buf, size), 0);
+	assert_int_equal(blk_snapshot_create(bs, "all", errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(blk_discard(bs, 0, size), 0);
+	assert_int_equal(blk_pread(bs, 0, rd, size), 0);
+	for (uint64_t i = 0; i < size; i++)
+		assert_int_equal(rd[i], 0);
+	assert_int_equal(blk_close(bs), 0);
+	assert_clean(file);
+	bs = open_rw(file);
+	assert_int_equal(blk_snapshot_apply(bs, "all", errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(blk_pread(bs, 0, rd, size), 0);
+	assert_memory_equal(rd, buf, size);
+	assert_int_equal(blk_snapshot_delete(bs, "all", errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(blk_discard(bs, 0, size), 0);
+	assert_int_equal(blk_close(bs), 0);
+	assert_clean(file);
+	free(buf);
+	free(rd);
+}
+
 /* Image locks: one writer excludes everything; readers share. */
 static void test_locking(void **state)
 {
@@ -687,6 +723,7 @@ int main(void)
 	    cmocka_unit_test(test_corrupt_bit),
 	    cmocka_unit_test(test_leak_repair),
 	    cmocka_unit_test(test_locking),
+	    cmocka_unit_test(test_big_discard),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -68,8 +68,12 @@ void load(struct env *e, const char *name, uint64_t addr)
 struct env *env_long(void)
 {
 	struct env *e = xcalloc(1, sizeof(*e));
-	struct x86_platform plat = {.opaque = e, .ram_page = ram_page, .pio_write = pio_write,
-				    .pio_read = pio_read, .crystal_hz = 1000000000, .tsc_deadline = true};
+	struct x86_platform plat = {.opaque = e,
+				    .ram_page = ram_page,
+				    .pio_write = pio_write,
+				    .pio_read = pio_read,
+				    .crystal_hz = 1000000000,
+				    .tsc_deadline = true};
 	struct x86_cpu_state st;
 	unsigned i;
 
@@ -102,13 +106,22 @@ struct env *env_long(void)
 		w64(e, PT + 8 * i, (0x200000 + ((uint64_t)i << 12)) | 7);
 
 	memset(&st, 0, sizeof(st));
-	st.cs = (struct x86_segment){.selector = 0x08, .limit = 0xffffffff, .type = 0xb, .s = 1,
-				     .present = 1, .l = 1, .g = 1};
-	st.ds = st.es = st.fs = st.gs = st.ss =
-		(struct x86_segment){.selector = 0x10, .limit = 0xffffffff, .type = 0x3, .s = 1,
-				     .present = 1, .db = 1, .g = 1};
-	st.tr = (struct x86_segment){.selector = 0x28, .base = TSS_BASE, .limit = 0x67, .type = 0xb,
-				     .present = 1};
+	st.cs = (struct x86_segment){.selector = 0x08,
+				     .limit = 0xffffffff,
+				     .type = 0xb,
+				     .s = 1,
+				     .present = 1,
+				     .l = 1,
+				     .g = 1};
+	st.ds = st.es = st.fs = st.gs = st.ss = (struct x86_segment){.selector = 0x10,
+								     .limit = 0xffffffff,
+								     .type = 0x3,
+								     .s = 1,
+								     .present = 1,
+								     .db = 1,
+								     .g = 1};
+	st.tr = (struct x86_segment){
+	    .selector = 0x28, .base = TSS_BASE, .limit = 0x67, .type = 0xb, .present = 1};
 	st.ldt = (struct x86_segment){.unusable = 1};
 	st.gdt = (struct x86_dtable){.base = GDT_BASE, .limit = 0x2f};
 	st.idt = (struct x86_dtable){.base = IDT_BASE, .limit = 0xfff};
@@ -145,4 +158,3 @@ enum x86_exit run(struct env *e)
 	fail_msg("snippet did not halt (rip %#llx)", (unsigned long long)e->cpu.rip);
 	return r;
 }
-

@@ -12,19 +12,19 @@
 #include "common/util.h"
 #include "vmm/cpu/x86/cpu.h"
 
-#define RAM_SIZE   (16 * MiB)
-#define GDT_BASE   0x1000
-#define IDT_BASE   0x2000
-#define TSS_BASE   0x3000
-#define STUBS      0x5000
-#define PML4       0x10000
-#define PDPT       0x11000
-#define PD         0x12000
-#define PT         0x13000 /* 4 KiB pages for 2-4 MiB */
-#define CODE       0x100000
-#define STACK_TOP  0x70000
-#define RSP0       0x80000
-#define IST1       0x90000
+#define RAM_SIZE  (16 * MiB)
+#define GDT_BASE  0x1000
+#define IDT_BASE  0x2000
+#define TSS_BASE  0x3000
+#define STUBS	  0x5000
+#define PML4	  0x10000
+#define PDPT	  0x11000
+#define PD	  0x12000
+#define PT	  0x13000 /* 4 KiB pages for 2-4 MiB */
+#define CODE	  0x100000
+#define STACK_TOP 0x70000
+#define RSP0	  0x80000
+#define IST1	  0x90000
 
 struct env {
 	uint8_t *ram;

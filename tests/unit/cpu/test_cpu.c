@@ -13,16 +13,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "cpu_env.h"
 
 static void test_arith(void **state)
 {
 	struct env *e = env_long();
 	static const uint64_t want[] = {
-		12, 0x0101, 1, (uint64_t)-21, (2ULL << 32) | 14, (uint64_t)-14, (uint64_t)-2, 0x301,
-		0x704, 0x8000000000001230ULL, 0x0100, 0xffffffff, 0xffffffffffff1234ULL, 1,
-		0xefcdab8967452301ULL, 0xfffffffe00000001ULL, 6, 8, (uint64_t)-1, 222, 28, 0x2211,
-		0x55, 0x77,
+	    12,
+	    0x0101,
+	    1,
+	    (uint64_t)-21,
+	    (2ULL << 32) | 14,
+	    (uint64_t)-14,
+	    (uint64_t)-2,
+	    0x301,
+	    0x704,
+	    0x8000000000001230ULL,
+	    0x0100,
+	    0xffffffff,
+	    0xffffffffffff1234ULL,
+	    1,
+	    0xefcdab8967452301ULL,
+	    0xfffffffe00000001ULL,
+	    6,
+	    8,
+	    (uint64_t)-1,
+	    222,
+	    28,
+	    0x2211,
+	    0x55,
+	    0x77,
 	};
 	unsigned i;
 
@@ -33,7 +55,8 @@ static void test_arith(void **state)
 	for (i = 0; i < ARRAY_SIZE(want); i++) {
 		if (r64(e, 0x200000 + 8 * i) != want[i])
 			fail_msg("result %u: got %#llx want %#llx", i,
-				 (unsigned long long)r64(e, 0x200000 + 8 * i), (unsigned long long)want[i]);
+				 (unsigned long long)r64(e, 0x200000 + 8 * i),
+				 (unsigned long long)want[i]);
 	}
 	env_free(e);
 }
@@ -44,8 +67,8 @@ static struct env *fault_case(int n)
 	struct env *e = env_long();
 
 	load(e, "faults", CODE);
-	w64(e, PT + 8 * 1, 0x201000 | 5);                    /* read-only, user */
-	w64(e, PT + 8 * 2, 0x202000 | 7 | (1ULL << 63));     /* no-execute */
+	w64(e, PT + 8 * 1, 0x201000 | 5);		 /* read-only, user */
+	w64(e, PT + 8 * 2, 0x202000 | 7 | (1ULL << 63)); /* no-execute */
 	e->ram[0x202000] = 0x90;
 	e->cpu.gpr[X86_RSI] = n;
 	assert_int_equal(run(e), X86_EXIT_HLT);
@@ -112,7 +135,7 @@ static void test_exceptions(void **state)
 	e = fault_case(6);
 	assert_int_equal(e->cpu.gpr[X86_R15], 3);
 	rip = frame(e, 0);
-	assert_int_equal(e->ram[rip - 1], 0xcc); /* trap: return address after INT3 */
+	assert_int_equal(e->ram[rip - 1], 0xcc);	       /* trap: return address after INT3 */
 	assert_int_equal(e->cpu.gpr[X86_RSP], STACK_TOP - 40); /* same privilege, aligned */
 	env_free(e);
 }
@@ -142,17 +165,17 @@ static void test_syscall_sysret(void **state)
 	assert_int_equal(e->cpu.gpr[X86_R15], 13);
 	assert_int_equal(e->cpu.gpr[X86_RSP], RSP0 - 48);
 	assert_int_equal(frame(e, 0), 0);
-	assert_int_equal(frame(e, 2), 0x23);        /* user CS */
-	assert_int_equal(frame(e, 4), 0x3ff000);    /* user RSP */
-	assert_int_equal(frame(e, 5), 0x1b);        /* user SS */
+	assert_int_equal(frame(e, 2), 0x23);	 /* user CS */
+	assert_int_equal(frame(e, 4), 0x3ff000); /* user RSP */
+	assert_int_equal(frame(e, 5), 0x1b);	 /* user SS */
 	/* SYSCALL saved the return RIP; the fault is at the HLT a few bytes later. */
 	assert_int_equal(e->ram[frame(e, 1)], 0xf4);
 	assert_true(frame(e, 1) > e->cpu.gpr[X86_R12] && frame(e, 1) < e->cpu.gpr[X86_R12] + 16);
 	assert_int_equal(e->ram[e->cpu.gpr[X86_R12] - 2], 0x0f); /* RCX follows SYSCALL */
 	assert_int_equal(e->ram[e->cpu.gpr[X86_R12] - 1], 0x05);
-	assert_int_equal(e->cpu.gpr[X86_R10], 0x23); /* CS seen by user code */
-	assert_int_equal(e->cpu.gpr[X86_R14], 0x08); /* CS in the SYSCALL entry */
-	assert_int_equal(e->cpu.gpr[X86_RBX], 0x10); /* SS in the SYSCALL entry */
+	assert_int_equal(e->cpu.gpr[X86_R10], 0x23);	      /* CS seen by user code */
+	assert_int_equal(e->cpu.gpr[X86_R14], 0x08);	      /* CS in the SYSCALL entry */
+	assert_int_equal(e->cpu.gpr[X86_RBX], 0x10);	      /* SS in the SYSCALL entry */
 	assert_int_equal(e->cpu.gpr[X86_R13] & 0x200, 0x200); /* R11 = user RFLAGS */
 	assert_int_equal(e->cpu.gpr[X86_R9], 0x1234);
 	env_free(e);
@@ -224,7 +247,8 @@ static void test_strings(void **state)
 	assert_int_equal(r64(e, 0x210010), 0x4242424242424242ULL);
 	assert_int_equal(r64(e, 0x210018), 0x0101010101010101ULL);
 	/* The 5000-byte overlapping copy replicated the 256-byte period. */
-	assert_int_equal(e->ram[0x200100 + 4999 - 0x100 * 19], e->ram[0x200000 + (4999 - 0x100 * 19) % 0x100]);
+	assert_int_equal(e->ram[0x200100 + 4999 - 0x100 * 19],
+			 e->ram[0x200000 + (4999 - 0x100 * 19) % 0x100]);
 	env_free(e);
 }
 
@@ -260,8 +284,8 @@ static void test_sse_x87(void **state)
 	assert_int_equal(r64(e, 0x200040), 0xff);
 	assert_int_equal(r64(e, 0x200048) & 0xffff, 0x037f);
 	assert_int_equal(r64(e, 0x200058), 12345);
-	assert_int_equal(r64(e, 0x200080) & 0xffff, 0x037f);           /* FXSAVE FCW */
-	assert_int_equal(r64(e, 0x200080 + 24) & 0xffffffff, 0x1f80);  /* MXCSR */
+	assert_int_equal(r64(e, 0x200080) & 0xffff, 0x037f);			  /* FXSAVE FCW */
+	assert_int_equal(r64(e, 0x200080 + 24) & 0xffffffff, 0x1f80);		  /* MXCSR */
 	assert_int_equal(r64(e, 0x200080 + 160 + 16 * 1), 0x0102030405060708ULL); /* XMM1 */
 	env_free(e);
 }
@@ -284,7 +308,7 @@ static void test_interrupt_ist(void **state)
 	assert_int_equal(e->cpu.gpr[X86_RSP], IST1 - 40);
 	assert_true(frame(e, 0) > CODE && frame(e, 0) < CODE + 0x20); /* interrupted RIP */
 	assert_int_equal(frame(e, 1), 0x08);
-	assert_int_equal(frame(e, 2) & 0x200, 0x200);  /* IF was set */
+	assert_int_equal(frame(e, 2) & 0x200, 0x200); /* IF was set */
 	assert_int_equal(frame(e, 3), STACK_TOP);
 	assert_int_equal(x86_cpu_rflags(&e->cpu) & 0x200, 0); /* interrupt gate cleared IF */
 	env_free(e);
@@ -299,9 +323,9 @@ static void test_accessed_dirty(void **state)
 	e->cpu.gpr[X86_RSI] = 1; /* writes 0x201000, mapped writable here */
 	assert_int_equal(run(e), X86_EXIT_HLT);
 	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
-	assert_int_equal(r64(e, PT + 8) & 0x60, 0x60); /* accessed and dirty */
+	assert_int_equal(r64(e, PT + 8) & 0x60, 0x60);	/* accessed and dirty */
 	assert_int_equal(r64(e, PT + 8 * 3) & 0x60, 0); /* untouched page */
-	assert_int_equal(r64(e, PD) & 0x20, 0x20);       /* code page accessed */
+	assert_int_equal(r64(e, PD) & 0x20, 0x20);	/* code page accessed */
 	env_free(e);
 }
 
@@ -312,7 +336,6 @@ static void test_protected32(void **state)
 	struct env *e = env_long();
 	struct x86_cpu_state st;
 	uint32_t fault_eip;
-	size_t i;
 
 	(void)state;
 	load(e, "prot32", 0x8000);
@@ -322,16 +345,14 @@ static void test_protected32(void **state)
 	st.rip = 0x8000;
 	x86_cpu_set_state(&e->cpu, &st);
 	assert_int_equal(run(e), X86_EXIT_HLT);
-	assert_int_equal(e->cpu.gpr[X86_RDX] & 0xffff, 0x55);  /* real-mode INT 0x20 */
-	assert_int_equal(e->cpu.gpr[X86_RDI], 0x1234);         /* PSE/4 KiB mapping works */
-	assert_int_equal(e->cpu.gpr[X86_RBX], 2);              /* #PF: write, not present */
-	assert_int_equal(e->cpu.gpr[X86_RCX], 0x401000);       /* CR2 */
+	assert_int_equal(e->cpu.gpr[X86_RDX] & 0xffff, 0x55); /* real-mode INT 0x20 */
+	assert_int_equal(e->cpu.gpr[X86_RDI], 0x1234);	      /* PSE/4 KiB mapping works */
+	assert_int_equal(e->cpu.gpr[X86_RBX], 2);	      /* #PF: write, not present */
+	assert_int_equal(e->cpu.gpr[X86_RCX], 0x401000);      /* CR2 */
 	assert_int_equal(e->cpu.cr2, 0x401000);
 	assert_false(e->cpu.long_mode);
-	/* The frame's EIP is the faulting MOV (its address is the snippet's last dword). */
-	for (i = 0x8000 + 0x200; i > 0x8000 && !e->ram[i]; i--)
-		;
-	memcpy(&fault_eip, e->ram + i - 3, 4);
+	/* The frame's EIP is the faulting MOV (the snippet stores its address at 0x81f0). */
+	memcpy(&fault_eip, e->ram + 0x81f0, 4);
 	assert_int_equal(e->cpu.gpr[X86_RSI], fault_eip);
 	assert_int_equal(e->ram[fault_eip], 0xc7);
 	env_free(e);
@@ -363,23 +384,54 @@ static void test_code_written_externally(void **state)
 	env_free(e);
 }
 
+static void *run_thread(void *arg)
+{
+	struct env *e = arg;
+
+	while (x86_cpu_exec(&e->cpu, 1000000) == X86_EXIT_BUDGET)
+		;
+	return NULL;
+}
+
+/* Two CPUs on two host threads share RAM: locked operations stay atomic. */
+static void test_smp_atomicity(void **state)
+{
+	struct env *a = env_long(), *b = env_long();
+	uint8_t *own = b->ram;
+	pthread_t t;
+
+	(void)state;
+	b->ram = a->ram; /* one guest memory, two CPUs */
+	load(a, "atomic_loop", CODE);
+	assert_int_equal(pthread_create(&t, NULL, run_thread, b), 0);
+	run_thread(a);
+	pthread_join(t, NULL);
+	assert_true(a->cpu.halted && b->cpu.halted);
+	assert_int_equal(r64(a, 0x200000), 400000);
+	assert_int_equal(r64(a, 0x200008), 400000);
+	b->ram = own;
+	env_free(a);
+	env_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_arith),
-		cmocka_unit_test(test_page_faults),
-		cmocka_unit_test(test_exceptions),
-		cmocka_unit_test(test_triple_fault),
-		cmocka_unit_test(test_syscall_sysret),
-		cmocka_unit_test(test_mode_switch),
-		cmocka_unit_test(test_atomics),
-		cmocka_unit_test(test_strings),
-		cmocka_unit_test(test_self_modifying),
-		cmocka_unit_test(test_sse_x87),
-		cmocka_unit_test(test_interrupt_ist),
-		cmocka_unit_test(test_accessed_dirty),
-		cmocka_unit_test(test_code_written_externally),
-		cmocka_unit_test(test_protected32),
+	    cmocka_unit_test(test_arith),
+	    cmocka_unit_test(test_page_faults),
+	    cmocka_unit_test(test_exceptions),
+	    cmocka_unit_test(test_triple_fault),
+	    cmocka_unit_test(test_syscall_sysret),
+	    cmocka_unit_test(test_mode_switch),
+	    cmocka_unit_test(test_atomics),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_self_modifying),
+	    cmocka_unit_test(test_sse_x87),
+	    cmocka_unit_test(test_interrupt_ist),
+	    cmocka_unit_test(test_accessed_dirty),
+	    cmocka_unit_test(test_code_written_externally),
+	    cmocka_unit_test(test_protected32),
+	    cmocka_unit_test(test_smp_atomicity),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -591,6 +591,25 @@ static void test_indirect_table_outside_ram(void **state)
 	expect_needs_reset();
 }
 
+static void test_requeue_runs_the_queue_again(void **state)
+{
+	uint64_t in;
+	struct vd_buf b;
+
+	(void)state;
+	bring_up(0, true);
+	vd_sleep_ms(20); /* DRIVER_OK rang every doorbell once: let that pass */
+	in = vd_alloc(&drv, 16, 8);
+	b = (struct vd_buf){in, 16, true};
+	/* Published but not kicked: a requeue (what a device does after its budget) runs it. */
+	vd_publish(&drv, 0, vd_chain(&drv, 0, &b, 1));
+	vd_sleep_ms(20);
+	assert_int_equal(vd_used(&drv, 0)[1], 0);
+	virtio_pci_requeue(echo.vp, 0);
+	assert_true(vd_wait_used(&drv, 0, 1));
+	assert_int_equal(((uint8_t *)vd_ptr(&drv, in))[15], ECHO_FILL);
+}
+
 static void test_needs_reset_with_intx(void **state)
 {
 	unsigned gsi = pc_pci_intx_gsi(drv.slot, 0);
@@ -700,6 +719,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_indirect_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_indirect_too_many_buffers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_indirect_table_outside_ram, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_requeue_runs_the_queue_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_needs_reset_with_intx, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_driver_cannot_set_needs_reset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_dma_without_bus_master, setup, teardown),

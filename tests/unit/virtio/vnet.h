@@ -77,12 +77,13 @@ static inline void send_frame(const uint8_t *frame, size_t len)
 }
 
 /*
- * Wait for the next received frame that satisfies match (or any when NULL);
+ * Wait up to ms for the next received frame that satisfies match (any when NULL);
  * copies it (without the header) into out and returns its length, 0 on timeout.
  */
-static inline size_t recv_frame(uint8_t *out, bool (*match)(const uint8_t *, size_t))
+static inline size_t recv_frame_within(uint8_t *out, bool (*match)(const uint8_t *, size_t),
+				       unsigned ms)
 {
-	uint64_t end = vd_now_ms() + VD_TIMEOUT_MS;
+	uint64_t end = vd_now_ms() + ms;
 
 	while (vd_now_ms() < end) {
 		uint16_t used = __atomic_load_n(&vd_used(&drv, RXQ)[1], __ATOMIC_ACQUIRE);
@@ -119,6 +120,11 @@ static inline void put16(uint8_t *p, uint16_t v)
 static inline uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline size_t recv_frame(uint8_t *out, bool (*match)(const uint8_t *, size_t))
+{
+	return recv_frame_within(out, match, VD_TIMEOUT_MS);
 }
 
 #endif

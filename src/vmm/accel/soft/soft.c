@@ -214,19 +214,19 @@ static int soft_vcpu_init(struct vcpu *cpu)
 	struct soft_vm *sv = soft_vm_of(cpu->vm);
 	struct soft_vcpu *s;
 	struct x86_platform plat = {
-		.ram_page = plat_ram_page,
-		.mmio_read = plat_mmio_read,
-		.mmio_write = plat_mmio_write,
-		.pio_read = plat_pio_read,
-		.pio_write = plat_pio_write,
-		.msr_read = plat_msr_read,
-		.msr_write = plat_msr_write,
-		.rdtsc = plat_rdtsc,
-		.get_cr8 = plat_get_cr8,
-		.set_cr8 = plat_set_cr8,
-		.crystal_hz = SOFT_CRYSTAL_HZ,
-		.tsc_deadline = true,
-		.apic_id = (uint32_t)cpu->id,
+	    .ram_page = plat_ram_page,
+	    .mmio_read = plat_mmio_read,
+	    .mmio_write = plat_mmio_write,
+	    .pio_read = plat_pio_read,
+	    .pio_write = plat_pio_write,
+	    .msr_read = plat_msr_read,
+	    .msr_write = plat_msr_write,
+	    .rdtsc = plat_rdtsc,
+	    .get_cr8 = plat_get_cr8,
+	    .set_cr8 = plat_set_cr8,
+	    .crystal_hz = SOFT_CRYSTAL_HZ,
+	    .tsc_deadline = true,
+	    .apic_id = (uint32_t)cpu->id,
 	};
 
 	if (cpu->id < 0 || cpu->id >= VM_MAX_VCPUS) {
@@ -281,7 +281,8 @@ static void handle_events(struct soft_vcpu *s)
 
 	switch (lapic_take_event(s->lapic, &vector)) {
 	case LAPIC_EVENT_INIT:
-		x86_cpu_reset(&s->cpu, true);
+		/* APs wait for a startup IPI; the BSP restarts at the reset vector. */
+		x86_cpu_reset(&s->cpu, s->vcpu->id != 0);
 		break;
 	case LAPIC_EVENT_SIPI:
 		x86_cpu_sipi(&s->cpu, vector);
@@ -291,12 +292,34 @@ static void handle_events(struct soft_vcpu *s)
 	}
 }
 
+/* BERTH_SOFT_STATS: every few seconds, log instructions per second and idle time. */
+struct run_stats {
+	bool on;
+	uint64_t last_ns, last_insns, idle_ns;
+};
+
+static void stats_tick(struct soft_vcpu *s, struct run_stats *st, uint64_t now)
+{
+	uint64_t dt = now - st->last_ns;
+
+	if (dt < 5000000000ULL)
+		return;
+	log_info("vCPU %d: %.1f M instructions/s, idle %.0f%%, rip %#llx", s->vcpu->id,
+		 (double)(s->cpu.insns - st->last_insns) * 1e3 / (double)dt,
+		 100.0 * (double)st->idle_ns / (double)dt, (unsigned long long)s->cpu.rip);
+	st->last_ns = now;
+	st->last_insns = s->cpu.insns;
+	st->idle_ns = 0;
+}
+
 static int soft_vcpu_run(struct vcpu *cpu)
 {
 	struct soft_vcpu *s = svcpu(cpu);
 	struct x86_cpu *x = &s->cpu;
 	struct vm *vm = cpu->vm;
 	struct soft_vm *sv = soft_vm_of(vm);
+	struct run_stats stats = {.on = getenv("BERTH_SOFT_STATS") != NULL,
+				  .last_ns = soft_now_ns()};
 
 	while (!vm_stop_requested(vm)) {
 		uint64_t now, next;
@@ -323,13 +346,18 @@ static int soft_vcpu_run(struct vcpu *cpu)
 				x->irq_waiting = true;
 			}
 		}
+		if (stats.on)
+			stats_tick(s, &stats, now);
 		if ((x->halted && x->pending_irq < 0 && !x->pending_nmi) || x->wait_for_sipi) {
 			sleep_until(s, next);
+			if (stats.on)
+				stats.idle_ns += soft_now_ns() - now;
 			continue;
 		}
 		why = x86_cpu_exec(x, SLICE_INSNS);
 		if (why == X86_EXIT_SHUTDOWN) {
-			log_error("vCPU %d: triple fault at rip %#llx (cs %#x, cr2 %#llx): resetting the VM",
+			log_error("vCPU %d: triple fault at rip %#llx (cs %#x, cr2 %#llx): "
+				  "resetting the VM",
 				  cpu->id, (unsigned long long)x->rip, x->seg[1].selector,
 				  (unsigned long long)x->cr2);
 			vm_request_stop(vm, VM_STOP_RESET, 0);
@@ -379,15 +407,15 @@ static void soft_destroy(struct vm *vm)
 }
 
 const struct accel_ops soft_accel_ops = {
-	.name = "soft",
-	.can_run_linux = soft_can_run_linux,
-	.init = soft_init,
-	.vcpu_init = soft_vcpu_init,
-	.vcpu_set_state = soft_vcpu_set_state,
-	.vcpu_run = soft_vcpu_run,
-	.vcpu_kick = soft_vcpu_kick,
-	.set_irq = soft_set_irq,
-	.send_msi = soft_send_msi,
-	.ram_written = NULL,
-	.destroy = soft_destroy,
+    .name = "soft",
+    .can_run_linux = soft_can_run_linux,
+    .init = soft_init,
+    .vcpu_init = soft_vcpu_init,
+    .vcpu_set_state = soft_vcpu_set_state,
+    .vcpu_run = soft_vcpu_run,
+    .vcpu_kick = soft_vcpu_kick,
+    .set_irq = soft_set_irq,
+    .send_msi = soft_send_msi,
+    .ram_written = NULL,
+    .destroy = soft_destroy,
 };

@@ -276,7 +276,9 @@ void x86_iret(struct x86_cpu *cpu, unsigned opsize)
 		x86_update_mode(cpu);
 		return;
 	}
-	if ((cpu->rflags & F_NT) && !cpu->long_mode)
+	/* NT: a task return, which IA-32e mode forbids (#GP(0)); task switches
+	 * are not modelled outside it either. */
+	if (cpu->rflags & F_NT)
 		x86_fault(cpu, EXC_GP, 0);
 	rpl = cs & 3;
 	if (!(cs & ~3u) || rpl < old_cpl)

@@ -149,6 +149,31 @@ static long double load_real(struct x86_cpu *cpu, struct insn *d, unsigned size)
 	}
 }
 
+/*
+ * A 32- or 64-bit real as the operand of an arithmetic instruction: unlike FLD,
+ * which quiets a signaling NaN, the arithmetic sees it as signaling (that
+ * decides which NaN the result is), so an SNaN is widened bit by bit.
+ */
+static long double load_real_operand(struct x86_cpu *cpu, struct insn *d, unsigned size)
+{
+	uint64_t v = mem_read(cpu, d->ea_seg, x86_ea(cpu, d), size);
+	unsigned frac_bits = size == 4 ? 23 : 52;
+	uint64_t frac = v & ((1ULL << frac_bits) - 1), exp = (v >> frac_bits) & (size == 4 ? 0xff : 0x7ff);
+	uint8_t raw[16] = {0};
+	uint64_t mant;
+	uint16_t se;
+	long double f;
+
+	if (exp != (size == 4 ? 0xff : 0x7ff) || !frac || (frac >> (frac_bits - 1)))
+		return load_real(cpu, d, size); /* not an SNaN */
+	mant = (1ULL << 63) | (frac << (63 - frac_bits));
+	se = (uint16_t)(0x7fff | ((v >> (size * 8 - 1)) << 15));
+	memcpy(raw, &mant, 8);
+	memcpy(raw + 8, &se, 2);
+	memcpy(&f, raw, sizeof(f) < 16 ? sizeof(f) : 16);
+	return f;
+}
+
 static void store_real(struct x86_cpu *cpu, struct insn *d, long double f, unsigned size)
 {
 	uint64_t ea = x86_ea(cpu, d);
@@ -289,7 +314,12 @@ static void fpu_reg(struct x86_cpu *cpu, struct insn *d)
 		case 0xf7: set_top(cpu, top(cpu) + 1); return; /* FINCSTP */
 		case 0xfa: *st(cpu, 0) = sqrtl(*st(cpu, 0)); return;
 		case 0xfc: *st(cpu, 0) = round_rc(cpu, *st(cpu, 0)); return;
-		case 0xfd: *st(cpu, 0) = ldexpl(*st(cpu, 0), (int)truncl(*st(cpu, 1))); return;
+		case 0xfd: { /* FSCALE: clamp the exponent (a C cast of NaN or a huge value is undefined) */
+			long double e = truncl(*st(cpu, 1));
+			int n = isnan(e) ? 0 : e > 100000 ? 100000 : e < -100000 ? -100000 : (int)e;
+			*st(cpu, 0) = isnan(e) ? e : ldexpl(*st(cpu, 0), n);
+			return;
+		}
 		case 0xfe: *st(cpu, 0) = sinl(*st(cpu, 0)); return;
 		case 0xff: *st(cpu, 0) = cosl(*st(cpu, 0)); return;
 		case 0xf8: case 0xf5: { /* FPREM, FPREM1 */
@@ -394,9 +424,9 @@ void x86_fpu_exec(struct x86_cpu *cpu, struct insn *d)
 	case 4: /* DC: m64real */
 	case 6: /* DE: m16int */
 		if (esc == 0)
-			v = load_real(cpu, d, 4);
+			v = load_real_operand(cpu, d, 4);
 		else if (esc == 4)
-			v = load_real(cpu, d, 8);
+			v = load_real_operand(cpu, d, 8);
 		else if (esc == 2)
 			v = (int32_t)mem_read(cpu, d->ea_seg, x86_ea(cpu, d), 4);
 		else

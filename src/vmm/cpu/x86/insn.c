@@ -4,10 +4,17 @@
  * maps. System instructions live in system.c, string instructions in string.c,
  * x87 in fpu.c and SSE in sse.c.
  *
+ * An instruction is decoded completely first (prefixes, opcode, ModRM/SIB,
+ * displacement, immediates: struct insn) and kept in a decoded-instruction
+ * cache keyed by the host (physical) address of its first byte; a hit is used
+ * only if guest memory still holds the same bytes. The effective address is
+ * computed from the registers when the handler runs.
+ *
  * A handler that ends with `break` continues at the next instruction; one that
  * transfers control sets cpu->rip and returns. Faults (x86_fault) unwind to the
  * exec loop, which restarts the instruction, so handlers read all memory
- * operands before they commit any register.
+ * operands before they commit any register. Handlers never modify the
+ * decoded instruction (it may be the cached copy).
  */
 #include "vmm/cpu/x86/internal.h"
 
@@ -79,12 +86,6 @@ static inline __attribute__((always_inline)) uint64_t fetch_n(struct x86_cpu *cp
 static inline int64_t fetch_simm(struct x86_cpu *cpu, unsigned size)
 {
 	return sext(fetch_n(cpu, size), size);
-}
-
-/* Immediate of an operand size: 8 bytes only for MOV r64, imm64 (caller). */
-static inline uint64_t fetch_imm_z(struct x86_cpu *cpu, unsigned opsize)
-{
-	return opsize == 2 ? fetch_n(cpu, 2) : (uint64_t)fetch_simm(cpu, 4);
 }
 
 /* Point the fetch window at RIP for a new instruction. */
@@ -884,6 +885,7 @@ static void decode(struct x86_cpu *cpu, struct insn *d)
 		d->addrsize = op67 ? cpu->def_size ^ 6 : cpu->def_size;
 	}
 	d->opsize_prefix = op66;
+	d->stack_opsize = cpu->code64 ? (op66 ? 2 : 8) : d->opsize;
 	if (b == 0x0f) {
 		b = fetch8(cpu);
 		d->op = 0x0f00 | b;
@@ -966,8 +968,7 @@ void x86_step(struct x86_cpu *cpu)
 	d = fetch_insn(cpu, &local);
 	cpu->next_rip = cpu->rip + d->len;
 	os = d->opsize;
-	/* Near branches and stack operations default to 64 bits in 64-bit mode. */
-	sos = cpu->code64 ? (d->opsize_prefix ? 2 : 8) : os;
+	sos = d->stack_opsize;
 	if (d->op >= 0x100) {
 		exec_0f(cpu, d);
 		return;
@@ -1545,7 +1546,7 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	unsigned b = d->op & 0xff, os = d->opsize, size;
 	uint64_t v, t;
 	int64_t rel;
-	unsigned sos = cpu->code64 ? (d->opsize_prefix ? 2 : 8) : os;
+	unsigned sos = d->stack_opsize;
 
 	if (d->lock) {
 		bool ok = b == 0xab || b == 0xb3 || b == 0xbb || b == 0xba || b == 0xb0 ||

@@ -70,6 +70,7 @@ struct insn {
 	uint8_t ea_seg;    /* default segment of the memory operand */
 	uint8_t base, index, scale; /* memory operand registers (16: none), log2 of the scale */
 	uint8_t len;       /* instruction length in bytes */
+	uint8_t stack_opsize; /* near branches and stack operations: 64-bit default in 64-bit mode */
 	uint16_t op;       /* opcode, 0x0fXX for two-byte */
 	uint16_t imm2;     /* second immediate (ENTER's level, a far pointer's selector) */
 	int64_t disp;      /* displacement (RIP-relative: from the next instruction) */

@@ -185,9 +185,12 @@ static uint32_t walk(struct x86_cpu *cpu, uint64_t lin, enum acc acc, int user, 
 	if (acc == ACC_X && nx)
 		return 0x80000000u | PF_P;
 	if (set_ad) {
-		for (i = 0; i < n; i++)
-			if (!(*ptes[i] & PTE_A))
+		for (i = 0; i < n; i++) {
+			uint64_t cur = sizes[i] == 8 ? __atomic_load_n(ptes[i], __ATOMIC_RELAXED)
+						     : __atomic_load_n((uint32_t *)ptes[i], __ATOMIC_RELAXED);
+			if (!(cur & PTE_A))
 				pte_set(ptes[i], PTE_A, sizes[i]);
+		}
 		if (acc == ACC_W && !(e & PTE_D)) {
 			pte_set(ptes[n - 1], PTE_D, sizes[n - 1]);
 			e |= PTE_D;

@@ -65,5 +65,6 @@ idt:
 idtr:
 	dw idtr - idt - 1
 	dd idt
-fault_addr:
+	times 0x1f0 - ($ - $$) db 0
+fault_addr:                     ; at 0x81f0, read by the test
 	dd fault
