@@ -210,9 +210,9 @@ static const struct dt_class *find_class(const char *name)
 	return NULL;
 }
 
-/* Run count cases of class cls (or only case only_case); returns the failures. */
+/* Run count cases of class cls (or only case only_case); returns the failures, adds the passes. */
 static unsigned run_class(const struct dt_class *cls, uint64_t seed, unsigned count, long only_case,
-			  unsigned max_fail)
+			  unsigned max_fail, unsigned *total_passed)
 {
 	static struct dt_case c;
 	static struct dt_result n, e;
@@ -246,6 +246,7 @@ static unsigned run_class(const struct dt_class *cls, uint64_t seed, unsigned co
 	}
 	printf("%s: %u cases (%u ended in an exception): %u passed, %u failed\n", cls->name,
 	       passed + failed, faults, passed, failed);
+	*total_passed += passed;
 	return failed;
 }
 
@@ -324,9 +325,8 @@ int main(int argc, char **argv)
 		unsigned f;
 		if (strcmp(cls_name, "all") && strcmp(cls_name, dt_classes[i].name))
 			continue;
-		f = run_class(&dt_classes[i], seed, count, only_case, max_fail);
+		f = run_class(&dt_classes[i], seed, count, only_case, max_fail, &total_passed);
 		failed += f;
-		total_passed += (only_case >= 0 ? 1 : count) - f;
 	}
 	dt_emu_fini();
 	if (!strcmp(cls_name, "all"))

@@ -78,7 +78,7 @@ struct dt_result {
 #define FL_OF	 0x800u
 #define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
-#define DT_MAX_INSNS 6
+#define DT_MAX_INSNS 8
 #define DT_CODE_MAX  256
 
 /* A generated case: the code, the initial state and what may be compared. */

@@ -275,7 +275,7 @@ for i in $(seq 1 $TRIALS); do
 	esac
 	"$WRITER" k.qcow2 $i > stamps &
 	wpid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 1200); do # up to a minute: file creation can wait on the journal
 		grep -q ready stamps && break
 		sleep 0.05
 	done

@@ -296,6 +296,7 @@ static void handle_events(struct soft_vcpu *s)
 struct run_stats {
 	bool on;
 	uint64_t last_ns, last_insns, idle_ns;
+	uint64_t exits[4]; /* by enum x86_exit */
 };
 
 static void stats_tick(struct soft_vcpu *s, struct run_stats *st, uint64_t now)
@@ -304,9 +305,14 @@ static void stats_tick(struct soft_vcpu *s, struct run_stats *st, uint64_t now)
 
 	if (dt < 5000000000ULL)
 		return;
-	log_info("vCPU %d: %.1f M instructions/s, idle %.0f%%, rip %#llx", s->vcpu->id,
-		 (double)(s->cpu.insns - st->last_insns) * 1e3 / (double)dt,
-		 100.0 * (double)st->idle_ns / (double)dt, (unsigned long long)s->cpu.rip);
+	log_info("vCPU %d: %.1f M instructions/s, idle %.0f%%, rip %#llx, exits: %llu budget, "
+		 "%llu request, %llu hlt",
+		 s->vcpu->id, (double)(s->cpu.insns - st->last_insns) * 1e3 / (double)dt,
+		 100.0 * (double)st->idle_ns / (double)dt, (unsigned long long)s->cpu.rip,
+		 (unsigned long long)st->exits[X86_EXIT_BUDGET],
+		 (unsigned long long)st->exits[X86_EXIT_REQUEST],
+		 (unsigned long long)st->exits[X86_EXIT_HLT]);
+	memset(st->exits, 0, sizeof(st->exits));
 	st->last_ns = now;
 	st->last_insns = s->cpu.insns;
 	st->idle_ns = 0;
@@ -355,6 +361,7 @@ static int soft_vcpu_run(struct vcpu *cpu)
 			continue;
 		}
 		why = x86_cpu_exec(x, SLICE_INSNS);
+		stats.exits[why]++;
 		if (why == X86_EXIT_SHUTDOWN) {
 			log_error("vCPU %d: triple fault at rip %#llx (cs %#x, cr2 %#llx): "
 				  "resetting the VM",
