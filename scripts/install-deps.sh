@@ -9,6 +9,8 @@ packages=(
 	libseccomp-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev
 	# tests
 	libcmocka-dev acpica-tools cpio python3 iproute2 socat time
+	# virtual networks (berthd runs them: DHCP/DNS, NAT)
+	dnsmasq-base nftables
 	# guest images are built from these Debian packages' contents
 	dpkg-dev xz-utils zstd
 	# peers, used by compatibility tests and benchmarks only

@@ -365,6 +365,27 @@ int blk_block_status(struct blockdev *bs, uint64_t offset, uint64_t len, enum bl
 	return bs->drv->block_status(bs, offset, len, status, pnum);
 }
 
+int blk_chain_zero(struct blockdev *bs, uint64_t offset, uint64_t len, bool *zero, uint64_t *pnum)
+{
+	enum blk_status st;
+	uint64_t n, bsize;
+	int ret = blk_block_status(bs, offset, len, &st, &n);
+
+	if (ret < 0)
+		return ret;
+	*zero = st == BLK_STATUS_ZERO || (st == BLK_STATUS_BACKING && !bs->backing);
+	*pnum = n;
+	if (st != BLK_STATUS_BACKING || !bs->backing)
+		return 0;
+	/* Not allocated here: ask the backing file (past its end everything is zero). */
+	bsize = blk_size(bs->backing);
+	if (offset >= bsize) {
+		*zero = true;
+		return 0;
+	}
+	return blk_chain_zero(bs->backing, offset, MIN(n, bsize - offset), zero, pnum);
+}
+
 int blk_create(const char *path, const struct blk_create_opts *opts, char *err, size_t errlen)
 {
 	const struct blk_driver *drv = find_driver(opts->format);

@@ -21,10 +21,11 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define BLK_RDONLY     (1 << 0)	 /* open read-only; writes fail with -EROFS */
-#define BLK_NOCACHE    (1 << 1)	 /* O_DIRECT on the image file (cache=none) */
-#define BLK_NO_FLUSH   (1 << 2)	 /* ignore flushes (cache=unsafe); for tests and benchmarks */
-#define BLK_NO_BACKING (1 << 3)	 /* do not open the backing file (metadata-only use: info, check)  \
+#define BLK_RDONLY   (1 << 0) /* open read-only; writes fail with -EROFS */
+#define BLK_NOCACHE  (1 << 1) /* O_DIRECT on the image file (cache=none) */
+#define BLK_NO_FLUSH (1 << 2) /* ignore flushes (cache=unsafe); for tests and benchmarks */
+#define BLK_NO_BACKING                                                                             \
+	(1 << 3)		 /* do not open the backing file (metadata-only use: info, check)  \
 				  */
 #define BLK_REPAIR_OPEN (1 << 4) /* allow opening dirty/corrupt qcow2 read-write, for repair */
 #define BLK_FORCE_SHARE (1 << 5) /* take no image lock (qemu-img -U): may see inconsistent data */
@@ -87,6 +88,12 @@ enum blk_status {
 	BLK_STATUS_ZERO,    /* reads as zeroes, decided here */
 	BLK_STATUS_BACKING, /* not allocated here: comes from the backing file (or zeroes) */
 };
+/*
+ * Does [offset, offset+len) read as zeroes through the whole backing chain, as far as the
+ * allocation metadata tells (data that happens to be zero counts as data)? *pnum gets the
+ * length of the leading run that has the returned answer.
+ */
+int blk_chain_zero(struct blockdev *bs, uint64_t offset, uint64_t len, bool *zero, uint64_t *pnum);
 int blk_block_status(struct blockdev *bs, uint64_t offset, uint64_t len, enum blk_status *status,
 		     uint64_t *pnum);
 

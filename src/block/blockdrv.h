@@ -39,9 +39,10 @@ struct blockdev {
 	int fd;	       /* buffered file descriptor: metadata and unaligned I/O */
 	int direct_fd; /* O_DIRECT descriptor with BLK_NOCACHE, else -1 */
 	int flags;
-	uint64_t size;		 /* virtual disk size */
-	struct blockdev *parent; /* the overlay that opened us as its backing file */
-	int depth;		 /* 0 for the top image */
+	uint64_t size;		  /* virtual disk size */
+	struct blockdev *parent;  /* the overlay that opened us as its backing file */
+	struct blockdev *backing; /* our backing file, when the format has one and it is open */
+	int depth;		  /* 0 for the top image */
 	dev_t dev;
 	ino_t ino;
 };

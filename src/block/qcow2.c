@@ -583,8 +583,9 @@ static int write_cluster(struct qcow2 *s, uint64_t off, const void *buf, size_t 
 			return qcow2_corrupt(s, "L2 entry %#llx for guest offset %#llx is invalid",
 					     (unsigned long long)l2e, (unsigned long long)off);
 		if (!qcow2_rc_get(s, host >> s->cluster_bits) || overlaps_metadata(s, host))
-			return qcow2_corrupt(s, "data cluster %#llx overlaps metadata or has refcount 0",
-					     (unsigned long long)host);
+			return qcow2_corrupt(
+			    s, "data cluster %#llx overlaps metadata or has refcount 0",
+			    (unsigned long long)host);
 		if (owned_cluster(s, l2e)) {
 			ret = blk_file_pwrite(s->bs, host + in, buf, len);
 			s->data_unsynced = true;
@@ -1306,6 +1307,7 @@ static int qcow2_open(struct blockdev *bs, const char *backing_format, char *err
 			goto fail;
 		}
 		s->backing = blk_open_backing(bs, s->backing_path, s->backing_format, err, errlen);
+		bs->backing = s->backing;
 		if (!s->backing) {
 			ret = -EINVAL;
 			goto fail;

@@ -40,6 +40,30 @@ int cmd_nodeinfo(struct client *c, int argc, char **argv);
 int cmd_create_vm(struct client *c, int argc, char **argv);
 int cmd_version(struct client *c, int argc, char **argv);
 
+/* net_commands.c: virsh's net-* verbs. */
+int cmd_net_define(struct client *c, int argc, char **argv);
+int cmd_net_undefine(struct client *c, int argc, char **argv);
+int cmd_net_start(struct client *c, int argc, char **argv);
+int cmd_net_destroy(struct client *c, int argc, char **argv);
+int cmd_net_list(struct client *c, int argc, char **argv);
+int cmd_net_dumpxml(struct client *c, int argc, char **argv);
+int cmd_net_autostart(struct client *c, int argc, char **argv);
+int cmd_net_info(struct client *c, int argc, char **argv);
+
+/* Flags of a command: name -> bool; positional arguments collected in order. */
+struct flag {
+	const char *name;
+	bool *value;
+};
+/*
+ * Parse "--flag" options (from flags) and positional arguments; exactly
+ * npos positionals are required. Returns 0, or -1 after printing why.
+ */
+int parse_args(int argc, char **argv, const struct flag *flags, size_t nflags, const char **pos,
+	       size_t npos);
+/* A string member of o, or "-". */
+const char *str(json_t *o, const char *key);
+
 /* console.c: relay the terminal to a console socket until Ctrl+] or EOF. */
 int console_attach(struct client *c, const char *domain);
 

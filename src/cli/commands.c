@@ -10,18 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Flags of a command: name -> bool; positional arguments collected in order. */
-struct flag {
-	const char *name;
-	bool *value;
-};
-
 /*
  * Parse "--flag" options (from flags) and positional arguments; exactly
  * npos positionals are required. Returns 0, or -1 after printing why.
  */
-static int parse_args(int argc, char **argv, const struct flag *flags, size_t nflags,
-		      const char **pos, size_t npos)
+int parse_args(int argc, char **argv, const struct flag *flags, size_t nflags,
+	       const char **pos, size_t npos)
 {
 	size_t got = 0;
 
@@ -393,7 +387,8 @@ int cmd_autostart(struct client *c, int argc, char **argv)
 	return 0;
 }
 
-static const char *str(json_t *o, const char *key)
+/* A string member, or "-". */
+const char *str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 	return s ? s : "-";

@@ -40,6 +40,14 @@ static const struct command commands[] = {
      "            [--virt-type kvm|qemu] [--console pty|file:PATH|unix:PATH|none]\n"
      "            [--on-poweroff A] [--on-reboot A] [--on-crash A] [--print-xml] [--start]"},
     {"version", cmd_version, "berthd's version and instance", ""},
+    {"net-define", cmd_net_define, "define a virtual network from an XML file", "FILE"},
+    {"net-undefine", cmd_net_undefine, "remove an inactive network's definition", "NETWORK"},
+    {"net-start", cmd_net_start, "start a network (bridge, DHCP, NAT)", "NETWORK"},
+    {"net-destroy", cmd_net_destroy, "stop a network", "NETWORK"},
+    {"net-list", cmd_net_list, "list networks", "[--all] [--inactive]"},
+    {"net-dumpxml", cmd_net_dumpxml, "network XML", "NETWORK"},
+    {"net-autostart", cmd_net_autostart, "start a network with berthd", "NETWORK [--disable]"},
+    {"net-info", cmd_net_info, "network information", "NETWORK"},
 };
 
 /* berth --help */
@@ -51,7 +59,7 @@ static void usage(FILE *out)
 		     "  -r, --readonly      use the read-only socket\n\n"
 		     "Commands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].help);
+		fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].help);
 	fprintf(out, "\n'berth help COMMAND' shows a command's arguments.\n");
 }
 

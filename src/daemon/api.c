@@ -8,6 +8,7 @@
 #include "daemon/api.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/network.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -94,9 +95,10 @@ static const struct {
     {"resume", dom_resume},
 };
 
-/* PUT /v1/domains/KEY/autostart {"autostart": bool} */
+/* PUT /v1/{domains,networks}/KEY/autostart {"autostart": bool}: calls set. */
 static void do_autostart(struct berthd *d, const char *key, const struct request *req,
-			 struct reply *r)
+			 struct reply *r,
+			 int (*set)(struct berthd *d, const char *key, bool on, struct berr *err))
 {
 	struct berr err = {0};
 	json_t *body = req->body ? json_loadb(req->body, req->len, 0, NULL) : NULL;
@@ -105,7 +107,7 @@ static void do_autostart(struct berthd *d, const char *key, const struct request
 	if (!json_is_boolean(v))
 		berr_set(&err, BERR_INVALID, "expected a body {\"autostart\": true|false}");
 	else
-		dom_set_autostart(d, key, json_is_true(v), &err);
+		set(d, key, json_is_true(v), &err);
 	json_decref(body);
 	reply_result(r, berr_isset(&err) ? -1 : 0, NULL, &err);
 }
@@ -162,7 +164,7 @@ static void route_domain(struct api_socket *s, struct MHD_Connection *conn, cons
 	if (!strcmp(sub, "autostart")) {
 		if (strcmp(method, "PUT"))
 			goto bad_method;
-		do_autostart(d, key, req, r);
+		do_autostart(d, key, req, r, dom_set_autostart);
 		return;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
@@ -181,13 +183,65 @@ bad_method:
 			     "this endpoint does not take that method"));
 }
 
+/* Routes under /v1/networks/KEY[/SUB] (docs/api.md, "Networks"). */
+static void route_network(struct berthd *d, const char *method, const char *key, const char *sub,
+			  const struct request *req, struct reply *r)
+{
+	struct berr err = {0};
+	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+
+	if (!sub && get) {
+		json_t *info = net_info(d, key, &err);
+		reply_result(r, info ? 0 : -1, info, &err);
+	} else if (!sub && !strcmp(method, "DELETE")) {
+		reply_result(r, net_undefine(d, key, &err), NULL, &err);
+	} else if (sub && !strcmp(sub, "xml") && get) {
+		char *xml = net_get_xml(d, key, &err);
+		if (!xml) {
+			reply_error(r, &err);
+			return;
+		}
+		r->status = 200;
+		r->type = "application/xml";
+		r->body = xml;
+	} else if (sub && !strcmp(sub, "start") && post) {
+		reply_result(r, net_start(d, key, &err), NULL, &err);
+	} else if (sub && !strcmp(sub, "destroy") && post) {
+		reply_result(r, net_destroy(d, key, &err), NULL, &err);
+	} else if (sub && !strcmp(sub, "autostart") && !strcmp(method, "PUT")) {
+		do_autostart(d, key, req, r, net_set_autostart);
+	} else if (sub && strcmp(sub, "xml") && strcmp(sub, "start") && strcmp(sub, "destroy") &&
+		   strcmp(sub, "autostart")) {
+		berr_set(&err, BERR_NOT_FOUND, "no endpoint /v1/networks/%s/%s", key, sub);
+		reply_error(r, &err);
+	} else {
+		reply_json(r, 405,
+			   json_pack("{s:{s:s,s:s}}", "error", "code", "method-not-allowed",
+				     "message", "this endpoint does not take that method"));
+	}
+}
+
+/* Split "KEY[/SUB]" in place; false when it is malformed. */
+static bool split_key(char *rest, char **key, char **sub)
+{
+	char *p = strchr(rest, '/');
+
+	*key = rest;
+	*sub = NULL;
+	if (p) {
+		*p = '\0';
+		*sub = p + 1;
+	}
+	return **key && !(*sub && (!**sub || strchr(*sub, '/')));
+}
+
 /* Dispatch one request under /v1/ to its endpoint. */
 static void route(struct api_socket *s, struct MHD_Connection *conn, const char *url,
 		  const char *method, const struct request *req, struct reply *r)
 {
 	struct berthd *d = s->d;
 	struct berr err = {0};
-	char *path, *p, *key, *sub;
+	char *path, *key, *sub;
 
 	if (strncmp(url, API_PREFIX, strlen(API_PREFIX))) {
 		berr_set(&err, BERR_NOT_FOUND, "no endpoint %s (the API lives under /v1/)", url);
@@ -236,20 +290,34 @@ static void route(struct api_socket *s, struct MHD_Connection *conn, const char 
 		}
 		goto out;
 	}
-	if (!strncmp(path, "domains/", 8)) {
-		key = path + 8;
-		p = strchr(key, '/');
-		sub = NULL;
-		if (p) {
-			*p = '\0';
-			sub = p + 1;
+	if (!strcmp(path, "networks")) {
+		json_t *res = NULL;
+		if (!strcmp(method, "GET")) {
+			reply_json(r, 200, net_list(d, query_flag(conn, "all")));
+		} else if (!strcmp(method, "POST")) {
+			int rc = -1;
+			if (!req->body || !req->len)
+				berr_set(&err, BERR_INVALID,
+					 "the request body must hold network XML");
+			else
+				rc = net_define(d, req->body, req->len, &res, &err);
+			reply_result(r, rc, res, &err);
+		} else {
+			goto bad_method;
 		}
-		if (!*key || (sub && (!*sub || strchr(sub, '/')))) {
+		goto out;
+	}
+	if (!strncmp(path, "domains/", 8) || !strncmp(path, "networks/", 9)) {
+		bool dom = path[0] == 'd';
+		if (!split_key(path + (dom ? 8 : 9), &key, &sub)) {
 			berr_set(&err, BERR_NOT_FOUND, "no endpoint %s", url);
 			reply_error(r, &err);
 			goto out;
 		}
-		route_domain(s, conn, method, key, sub, req, r);
+		if (dom)
+			route_domain(s, conn, method, key, sub, req, r);
+		else
+			route_network(d, method, key, sub, req, r);
 		goto out;
 	}
 	berr_set(&err, BERR_NOT_FOUND, "no endpoint %s", url);

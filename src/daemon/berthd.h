@@ -18,6 +18,7 @@
 
 struct berthd;
 struct evloop;
+struct network_table;
 
 /*
  * A hypervisor driver: runs and controls the VMs of domains. Calls on a
@@ -68,6 +69,8 @@ struct berthd {
 	bool system;	     /* system instance (root) or a user's session */
 	char *config_dir;    /* persistent definitions: NAME.xml */
 	char *autostart_dir; /* NAME: present when the domain autostarts */
+	char *net_config_dir;	 /* network definitions: NAME.xml */
+	char *net_autostart_dir; /* NAME: present when the network autostarts */
 	char *run_dir;	     /* sockets, state files of running VMs */
 	char *log_dir;	     /* NAME.log: berth-vmm's output */
 	char *vmm_path;	     /* the berth-vmm executable */
@@ -80,6 +83,7 @@ struct berthd {
 	uint64_t mem_running; /* memory held by active domains (res_lock) */
 
 	struct domain_list domains;
+	struct network_table *nets; /* network.c */
 	pthread_mutex_t define_lock; /* serialises define, create and undefine */
 	atomic_int next_id;
 

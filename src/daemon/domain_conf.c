@@ -121,7 +121,7 @@ int uuid_parse(const char *s, unsigned char out[16])
 }
 
 /* A random (version 4) UUID. */
-static int uuid_generate(unsigned char u[16], struct berr *err)
+int uuid_generate(unsigned char u[16], struct berr *err)
 {
 	if (getrandom(u, 16, 0) != 16) {
 		berr_set(err, BERR_INTERNAL, "generating a UUID: %s", strerror(errno));
@@ -518,8 +518,10 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 				 "<interface type='%s'>: <source %s=...> is missing", type, key);
 			goto out;
 		}
-		if (!d.source[0] || strlen(d.source) >= 16 || strchr(d.source, '/') ||
-		    strchr(d.source, ',')) {
+		/* A bridge is a device name (IFNAMSIZ); networks are named like domains. */
+		if (!d.source[0] ||
+		    strlen(d.source) > (d.type == DOM_NET_NETWORK ? DOM_NAME_MAX : 15) ||
+		    strchr(d.source, '/') || strchr(d.source, ',')) {
 			berr_set(err, BERR_INVALID, "<interface>: '%s' is not a valid %s name",
 				 d.source, key);
 			goto out;

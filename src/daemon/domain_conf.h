@@ -90,6 +90,8 @@ bool domain_name_valid(const char *name);
 void uuid_format(const unsigned char uuid[16], char out[DOM_UUID_STRLEN]);
 /* Accepts the 36-character form (and 32 hex digits). Returns 0 or -1. */
 int uuid_parse(const char *s, unsigned char out[16]);
+/* A random (version 4) UUID. */
+int uuid_generate(unsigned char out[16], struct berr *err);
 
 const char *dom_action_name(enum dom_action a);
 const char *dom_disk_format_name(enum dom_disk_format f);

@@ -115,3 +115,36 @@ int mkdir_p(const char *path, mode_t mode, struct berr *err)
 	free(copy);
 	return ret;
 }
+
+/*
+ * Field 22 of /proc/PID/stat: the process start time in clock ticks since
+ * boot; -1 for a process that has ended (a zombie nobody reaped included).
+ */
+int proc_start_time(pid_t pid, unsigned long long *out)
+{
+	char path[64], buf[1024], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip past the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	p++;
+	if (p[0] != ' ' || p[1] == 'Z' || p[1] == 'X') /* field 3: the state */
+		return -1;
+	for (int field = 3; field < 22; field++) { /* p is at the space before field 3 */
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	return sscanf(p, " %llu", out) == 1 ? 0 : -1;
+}

@@ -18,6 +18,9 @@ int atomic_write_file(const char *path, const void *data, size_t len, mode_t mod
 int remove_file_durable(const char *path, struct berr *err);
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode, struct berr *err);
+/* Field 22 of /proc/PID/stat: when pid started (clock ticks since boot). 0, or -1
+ * when it has ended (zombies included). */
+int proc_start_time(pid_t pid, unsigned long long *out);
 /* printf into a new string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

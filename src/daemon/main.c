@@ -10,6 +10,7 @@
 #include "daemon/api.h"
 #include "daemon/berthd.h"
 #include "daemon/fileutil.h"
+#include "daemon/network.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,7 @@ static void usage(FILE *out)
 	    "  -d, --daemon          detach and run in the background\n"
 	    "      --system          system instance (default for root)\n"
 	    "      --session         session instance of the calling user (default otherwise)\n"
-	    "      --state-dir DIR   keep everything under DIR (domains, autostart, run, log)\n"
+	    "      --state-dir DIR   keep everything under DIR (domains, networks, run, log...)\n"
 	    "      --vmm PATH        the berth-vmm executable (default: next to berthd, or $PATH)\n"
 	    "      --reserve SIZE    host memory kept back from VMs (default 1G)\n"
 	    "  -v, --verbose         debug messages\n"
@@ -88,11 +89,15 @@ static void set_dirs(struct berthd *d, const char *state_dir)
 	if (state_dir) {
 		d->config_dir = xasprintf("%s/domains", state_dir);
 		d->autostart_dir = xasprintf("%s/autostart", state_dir);
+		d->net_config_dir = xasprintf("%s/networks", state_dir);
+		d->net_autostart_dir = xasprintf("%s/networks/autostart", state_dir);
 		d->run_dir = xasprintf("%s/run", state_dir);
 		d->log_dir = xasprintf("%s/log", state_dir);
 	} else if (d->system) {
 		d->config_dir = xstrdup("/var/lib/berth/domains");
 		d->autostart_dir = xstrdup("/var/lib/berth/autostart");
+		d->net_config_dir = xstrdup("/var/lib/berth/networks");
+		d->net_autostart_dir = xstrdup("/var/lib/berth/networks/autostart");
 		d->run_dir = xstrdup("/run/berth");
 		d->log_dir = xstrdup("/var/log/berth");
 	} else {
@@ -102,6 +107,8 @@ static void set_dirs(struct berthd *d, const char *state_dir)
 						 : xasprintf("%s/.local/state", home);
 		d->config_dir = xasprintf("%s/berth/domains", config);
 		d->autostart_dir = xasprintf("%s/berth/autostart", config);
+		d->net_config_dir = xasprintf("%s/berth/networks", config);
+		d->net_autostart_dir = xasprintf("%s/berth/networks/autostart", config);
 		d->log_dir = xasprintf("%s/berth/log", state);
 		d->run_dir = getenv("XDG_RUNTIME_DIR")
 				 ? xasprintf("%s/berth", getenv("XDG_RUNTIME_DIR"))
@@ -306,6 +313,8 @@ int main(int argc, char **argv)
 	d.loop = evloop_new();
 	if (!d.loop || pthread_create(&d.loop_thread, NULL, loop_thread, &d))
 		die("cannot start the supervision loop");
+	if (network_init(&d) < 0)
+		die("cannot load the network definitions");
 	if (berthd_init_domains(&d) < 0)
 		die("cannot load the domain definitions");
 
@@ -318,6 +327,7 @@ int main(int argc, char **argv)
 	}
 	log_info("serving %s instance on %s (read-only: %s), berth-vmm: %s",
 		 d.system ? "system" : "session", rw_path, ro_path, d.vmm_path);
+	network_autostart(&d);
 	berthd_autostart(&d);
 	report_ready(&ready_fd, 0);
 
@@ -335,6 +345,7 @@ int main(int argc, char **argv)
 	evloop_stop(d.loop);
 	pthread_join(d.loop_thread, NULL);
 	d.drv->release_all(&d);
+	network_release_all(&d);
 	evloop_free(d.loop);
 	domain_list_destroy(&d.domains);
 	xmlCleanupParser();
@@ -342,6 +353,8 @@ int main(int argc, char **argv)
 	free(ro_path);
 	free(d.config_dir);
 	free(d.autostart_dir);
+	free(d.net_config_dir);
+	free(d.net_autostart_dir);
 	free(d.run_dir);
 	free(d.log_dir);
 	free(d.vmm_path);

@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "daemon/fileutil.h"
 #include "daemon/monitor.h"
+#include "daemon/network.h"
 #include "daemon/tap.h"
 
 #include <dirent.h>
@@ -277,34 +278,6 @@ static void proc_detach(void *opaque)
 
 /* ---- helpers ---- */
 
-/* Field 22 of /proc/PID/stat: the process start time in clock ticks since boot. */
-static int proc_start_time(pid_t pid, unsigned long long *out)
-{
-	char path[64], buf[1024], *p;
-	int fd, n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: skip past the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	p++;
-	for (int field = 3; field < 22; field++) { /* p is at the space before field 3 */
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return -1;
-	}
-	return sscanf(p, " %llu", out) == 1 ? 0 : -1;
-}
-
 /* Is pid a berth-vmm (its argv[0] names it)? */
 static bool proc_is_vmm(pid_t pid)
 {
@@ -526,26 +499,27 @@ static int build_argv(struct berthd *d, struct vmm_proc *p, const struct domain_
 	}
 	for (size_t i = 0; i < def->nnets; i++) {
 		const struct dom_net *n = &def->nets[i];
-		char *tap;
+		char *tap, *bridge;
 
 		arg_add(a, xstrdup("--net"));
 		switch (n->type) {
 		case DOM_NET_USER:
-			arg_add(a, xstrdup("user"));
+			arg_add(a, xasprintf("user,mac=%s", n->mac));
 			break;
 		case DOM_NET_NETWORK:
-			berr_set(err, BERR_UNSUPPORTED,
-				 "interface %zu: virtual networks (<source network='%s'>) are not "
-				 "available in this berthd yet; use type='bridge' or 'user'",
-				 i, n->source);
-			return -1;
 		case DOM_NET_BRIDGE:
-			tap = tap_create_on_bridge(n->source, err);
+			/* A virtual network's interfaces are TAPs on its bridge. */
+			bridge = n->type == DOM_NET_NETWORK ? network_bridge(d, n->source, err)
+							    : xstrdup(n->source);
+			if (!bridge)
+				return -1;
+			tap = tap_create_on_bridge(bridge, err);
+			free(bridge);
 			if (!tap)
 				return -1;
 			p->taps = xrealloc(p->taps, (p->ntaps + 1) * sizeof(*p->taps));
 			p->taps[p->ntaps++] = tap;
-			arg_add(a, xasprintf("tap,ifname=%s", tap));
+			arg_add(a, xasprintf("tap,ifname=%s,mac=%s", tap, n->mac));
 			break;
 		}
 	}

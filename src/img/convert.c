@@ -111,8 +111,19 @@ int cmd_convert(int argc, char **argv)
 	gran = blk_cluster_size(out) ? blk_cluster_size(out) : 65536;
 	buf = xmalloc(MAX(CONVERT_BATCH, gran));
 	for (uint64_t off = 0; off < size;) {
-		uint64_t n = MIN(size - off, (uint64_t)MAX(CONVERT_BATCH, gran));
+		uint64_t n = MIN(size - off, (uint64_t)MAX(CONVERT_BATCH, gran)), run;
+		bool zero;
 
+		/* Runs the metadata says are zero need no reading (the new image is zero). */
+		if (blk_chain_zero(in, off, n, &zero, &run) < 0) {
+			img_error("cannot get the allocation status of '%s' at %llu", argv[optind],
+				  (unsigned long long)off);
+			goto out;
+		}
+		if (zero) {
+			off += run;
+			continue;
+		}
 		if (blk_pread(in, off, buf, n) < 0) {
 			img_error("read of '%s' at %llu failed", argv[optind],
 				  (unsigned long long)off);

@@ -1,6 +1,7 @@
 #include "vmm/config.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -52,8 +53,9 @@ void config_usage(FILE *out, const char *prog)
 		"                         a virtio console, the guest's hvc0 (default chardev null)\n"
 		"  --disk PATH[,format=raw|qcow2][,readonly]\n"
 		"                         a virtio disk (repeatable: vda, vdb, ...)\n"
-		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT] | tap,ifname=NAME\n"
-		"                         a virtio network interface (repeatable)\n"
+		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC] | tap,ifname=NAME[,mac=MAC]\n"
+		"                         a virtio network interface (repeatable); MAC is a\n"
+		"                         unicast XX:XX:XX:XX:XX:XX (default 52:54:00:12:34:56+N)\n"
 		"  --control PATH         control socket (line-delimited JSON commands)\n"
 		"  --no-reboot            exit instead of rebooting when the guest resets\n"
 		"  --help                 show this help\n",
@@ -157,15 +159,60 @@ static enum config_result parse_disk(char *arg, struct vmm_config *cfg, char *er
 	return CONFIG_OK;
 }
 
+/* Parse "XX:XX:XX:XX:XX:XX" (six hex octets) into mac; -1 if malformed. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++) {
+		int hi, lo;
+
+		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]))
+			return -1;
+		hi = isdigit((unsigned char)s[0]) ? s[0] - '0' : (tolower(s[0]) - 'a' + 10);
+		lo = isdigit((unsigned char)s[1]) ? s[1] - '0' : (tolower(s[1]) - 'a' + 10);
+		mac[i] = (uint8_t)(hi << 4 | lo);
+		s += 2;
+		if (i < 5 && *s++ != ':')
+			return -1;
+	}
+	return *s ? -1 : 0;
+}
+
+/* --net BACKEND[,OPTS][,mac=MAC]: the back end's spec, with mac= taken out. */
 static enum config_result parse_net(const char *arg, struct vmm_config *cfg, char *err,
 				    size_t errlen)
 {
+	struct vmm_net_config *n = &cfg->nets[cfg->nnets];
+	char copy[VMM_NET_SPEC_MAX], *tok, *save = NULL;
+	size_t len = 0;
+
 	if (cfg->nnets == VMM_MAX_NETS)
 		return fail(err, errlen, "--net: at most %d interfaces", VMM_MAX_NETS);
 	if (strcmp(arg, "user") && strncmp(arg, "user,", 5) && strncmp(arg, "tap,", 4))
 		return fail(err, errlen, "--net: unknown back end '%s' (user or tap,ifname=NAME)",
 			    arg);
-	cfg->nets[cfg->nnets++].spec = arg;
+	if (strlen(arg) >= sizeof(copy))
+		return fail(err, errlen, "--net: spec longer than %d characters", VMM_NET_SPEC_MAX - 1);
+	strcpy(copy, arg);
+	memset(n, 0, sizeof(*n));
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "mac=", 4)) {
+			if (parse_mac(tok + 4, n->mac) < 0)
+				return fail(err, errlen,
+					    "--net %s: malformed mac '%s' (six hex octets "
+					    "XX:XX:XX:XX:XX:XX)",
+					    arg, tok + 4);
+			if (n->mac[0] & 1)
+				return fail(err, errlen,
+					    "--net %s: mac %s is a multicast address (the first "
+					    "octet must be even)",
+					    arg, tok + 4);
+			n->has_mac = true;
+			continue;
+		}
+		len += (size_t)snprintf(n->spec + len, sizeof(n->spec) - len, "%s%s",
+					len ? "," : "", tok);
+	}
+	cfg->nnets++;
 	return CONFIG_OK;
 }
 

@@ -9,6 +9,7 @@
 
 #define VMM_MAX_DISKS 16
 #define VMM_MAX_NETS  8
+#define VMM_NET_SPEC_MAX 256
 
 struct vmm_disk_config {
 	const char *path;
@@ -17,7 +18,10 @@ struct vmm_disk_config {
 };
 
 struct vmm_net_config {
-	const char *spec; /* as given: "user[,hostfwd=...]" or "tap,ifname=NAME" */
+	/* The back end: "user[,hostfwd=...]" or "tap,ifname=NAME" (without mac=). */
+	char spec[VMM_NET_SPEC_MAX];
+	bool has_mac; /* mac=XX:XX:XX:XX:XX:XX was given */
+	uint8_t mac[6];
 };
 
 struct vmm_config {
@@ -44,7 +48,8 @@ enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };
 
 /*
  * Parse argv into *cfg (defaults filled in). On CONFIG_ERROR, err holds one
- * line saying what is wrong. Strings in cfg point into argv.
+ * line saying what is wrong. Strings in cfg point into argv (--net specs are
+ * copied, their mac= option taken out).
  */
 enum config_result config_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 				size_t errlen);

@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct virtio_devices {
 	struct virtio_blk *disks[VMM_MAX_DISKS];
@@ -38,8 +39,11 @@ struct virtio_devices *virtio_devices_create(struct vm *vm, struct pci_host *hos
 		devs->ndisks++;
 	}
 	for (int i = 0; i < cfg->nnets; i++) {
-		/* QEMU's default OUI and numbering, so guests see familiar addresses. */
+		/* QEMU's default OUI and numbering, unless the command line gives a MAC. */
 		uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i)};
+
+		if (cfg->nets[i].has_mac)
+			memcpy(mac, cfg->nets[i].mac, 6);
 
 		devs->nets[i] = virtio_net_new(vm, host, cfg->nets[i].spec, mac);
 		if (!devs->nets[i])

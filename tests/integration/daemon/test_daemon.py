@@ -53,10 +53,11 @@ def wait_for(pred, what, timeout=10.0):
 class Berthd:
     """One berthd instance with its own state directory, plus CLI helpers."""
 
-    def __init__(self, args, state, extra=()):
+    def __init__(self, args, state, extra=(), prefix=()):
         self.args = args
         self.state = state
         self.extra = list(extra)
+        self.prefix = list(prefix)  # e.g. ip netns exec NS
         self.proc = None
         self.sock = os.path.join(state, "run", "berthd.sock")
         self.ro_sock = os.path.join(state, "run", "berthd-ro.sock")
@@ -66,7 +67,8 @@ class Berthd:
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         self.proc = subprocess.Popen(
-            [self.args.berthd, "--state-dir", self.state, "--vmm", self.args.vmm] + self.extra,
+            self.prefix + [self.args.berthd, "--state-dir", self.state, "--vmm", self.args.vmm] +
+            self.extra,
             stdout=self.log, stderr=self.log)
         wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, "berthd socket")
         check(self.proc.poll() is None, "berthd exited at start-up")
@@ -683,7 +685,10 @@ def case_bridge(args, tmp):
         ports = os.listdir("/sys/class/net/%s/brif" % bridge)
         check(len(ports) == 1 and ports[0].startswith("bvnet"), "one tap on the bridge: %r" % ports)
         argv = open("/proc/%d/cmdline" % d.pid("br"), "rb").read().split(b"\0")
-        check(("tap,ifname=%s" % ports[0]).encode() in argv, "berth-vmm uses it: %r" % argv)
+        # with the MAC berthd generated and recorded in the definition
+        mac = d.run("domiflist", "br").stdout.splitlines()[2].split()[-1]
+        check(("tap,ifname=%s,mac=%s" % (ports[0], mac)).encode() in argv,
+              "berth-vmm uses it, with MAC %s: %r" % (mac, argv))
         d.run("destroy", "br")
         check(not os.path.exists("/sys/class/net/" + ports[0]), "tap removed with the VM")
         d.fails("start", "nosuch")

@@ -273,13 +273,14 @@ for i in $(seq 1 $TRIALS); do
 	   "$BIMG" bench -q -w -f qcow2 -c 300 -s 20000 -S 50000 k.qcow2
 	   "$BIMG" snapshot -c snap k.qcow2 ;;
 	esac
+	rm -f stamps # so the previous trial's output cannot be mistaken for this one's
 	"$WRITER" k.qcow2 $i > stamps &
 	wpid=$!
-	for _ in $(seq 1200); do # up to a minute: file creation can wait on the journal
-		grep -q ready stamps && break
+	for _ in $(seq 1200); do
+		grep -qs ready stamps && break
 		sleep 0.05
 	done
-	grep -q ready stamps || fail "trial $i: writer did not start"
+	grep -qs ready stamps || fail "trial $i: writer did not start"
 	sleep "0.$((RANDOM % 9))$((RANDOM % 10))"
 	kill -9 $wpid
 	wait $wpid 2>/dev/null

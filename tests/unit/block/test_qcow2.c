@@ -238,6 +238,20 @@ static void test_backing_chain(void **state)
 
 		assert_int_equal(expect[i], want);
 	}
+	/* Allocation through the chain: data from the raw base, zero beyond it. */
+	{
+		uint64_t n;
+		bool zero;
+
+		assert_int_equal(blk_chain_zero(bs, 0, 3 * MiB, &zero, &n), 0);
+		assert_false(zero);
+		assert_true(n > 0 && n <= MiB);
+		assert_int_equal(blk_chain_zero(bs, 2 * MiB, MiB, &zero, &n), 0);
+		assert_true(zero);
+		assert_int_equal(n, MiB);
+		assert_int_equal(blk_chain_zero(bs, MiB + 65536, 4096, &zero, &n), 0);
+		assert_true(zero);
+	}
 	/* Past the base (1 MiB) and past mid (2 MiB) everything reads as zero. */
 	assert_int_equal(blk_pread(bs, MiB - 10, buf, 2 * MiB), 0);
 	for (int i = 0; i < 10; i++)

@@ -57,6 +57,8 @@ static void test_defaults_and_full(void **state)
 	assert_true(cfg.disks[0].readonly);
 	assert_null(cfg.disks[1].format);
 	assert_int_equal(cfg.nnets, 1);
+	assert_string_equal(cfg.nets[0].spec, "user,hostfwd=tcp::2222-:22");
+	assert_false(cfg.nets[0].has_mac);
 	assert_true(cfg.no_reboot);
 	assert_false(cfg.virtio_rng);
 	assert_null(cfg.virtio_console);
@@ -71,6 +73,13 @@ static void test_defaults_and_full(void **state)
 			       (const char *[]){"--kernel", "k", "--device", "virtio-console", NULL}),
 			 CONFIG_OK);
 	assert_string_equal(cfg.virtio_console, "null");
+	assert_int_equal(parse(&cfg, err,
+			       (const char *[]){"--kernel", "k", "--net",
+						"tap,ifname=t0,mac=0a:1B:2c:3D:4e:5F", NULL}),
+			 CONFIG_OK);
+	assert_string_equal(cfg.nets[0].spec, "tap,ifname=t0");
+	assert_true(cfg.nets[0].has_mac);
+	assert_memory_equal(cfg.nets[0].mac, ((uint8_t[]){0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f}), 6);
 }
 
 /* Every bad argument is an error with a message that names what is wrong. */
@@ -93,6 +102,9 @@ static void test_errors(void **state)
 		{{"--kernel", "k", "--serial", "pty", NULL}, "pty"},
 		{{"--kernel", "k", "--disk", "x,format=vmdk", NULL}, "format=vmdk"},
 		{{"--kernel", "k", "--net", "vde", NULL}, "vde"},
+		{{"--kernel", "k", "--net", "user,mac=52:54:00:12:34", NULL}, "malformed mac"},
+		{{"--kernel", "k", "--net", "user,mac=52:54:00:12:34:5g", NULL}, "5g"},
+		{{"--kernel", "k", "--net", "tap,ifname=t0,mac=01:00:5e:00:00:01", NULL}, "multicast"},
 		{{"--kernel", "k", "--bogus", NULL}, "--bogus"},
 		{{"--kernel", NULL}, "needs an argument"},
 		{{"--kernel", "k", "stray", NULL}, "stray"},

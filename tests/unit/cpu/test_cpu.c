@@ -384,6 +384,61 @@ static void test_code_written_externally(void **state)
 	env_free(e);
 }
 
+/* Global pages survive MOV CR3 but not INVLPG; 1 GiB pages; CR0.WP = 0. */
+static void test_paging_features(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	load(e, "paging", CODE);
+	e->cpu.cr4 |= X86_CR4_PGE;
+	w64(e, PT + 8 * 3, 0x203000 | 7 | 0x100); /* global */
+	w64(e, 0x203000, 0x1111);
+	w64(e, 0x204000, 0x2222);
+	w64(e, 0x205000, 0x3333);
+	w64(e, 0x206000, 0x4444);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_RAX], 0x1111);
+	assert_int_equal(e->cpu.gpr[X86_R8], 0x3333);
+	/* Remap both pages without telling the CPU. */
+	w64(e, PT + 8 * 3, 0x204000 | 7 | 0x100);
+	w64(e, PT + 8 * 5, 0x206000 | 7);
+	e->cpu.rip = CODE + 0x100;
+	e->cpu.halted = false;
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
+	assert_int_equal(e->cpu.gpr[X86_RCX], 0x1111);
+	assert_int_equal(e->cpu.gpr[X86_R9], 0x4444);
+	assert_int_equal(e->cpu.gpr[X86_RDX], 0x2222);
+
+	/* 1 GiB page: PDPT entry 1 maps [1 GiB, 2 GiB) to physical 0. */
+	w64(e, PDPT + 8, 0x87);
+	w64(e, 0x200008, 0x5555);
+	w64(e, PT + 8 * 1, 0x201000 | 5); /* read-only */
+	e->cpu.cr0 &= ~X86_CR0_WP;
+	x86_cpu_flush_tlb(&e->cpu);
+	e->cpu.rip = CODE + 0x200;
+	e->cpu.halted = false;
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead);
+	assert_int_equal(e->cpu.gpr[X86_RAX], 0x5555);
+	assert_int_equal(r64(e, 0x201000), 0x77);
+	env_free(e);
+}
+
+/* A jump into unbacked memory fetches all-ones bytes (FF FF ...): #UD. */
+static void test_wild_jump(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	e->cpu.rip = 0x30000000; /* mapped by the 2 MiB identity map, beyond RAM */
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 6);
+	assert_int_equal(frame(e, 0), 0x30000000);
+	env_free(e);
+}
+
 static void *run_thread(void *arg)
 {
 	struct env *e = arg;
@@ -432,6 +487,8 @@ int main(void)
 	    cmocka_unit_test(test_code_written_externally),
 	    cmocka_unit_test(test_protected32),
 	    cmocka_unit_test(test_smp_atomicity),
+	    cmocka_unit_test(test_paging_features),
+	    cmocka_unit_test(test_wild_jump),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include "daemon/api.h"
 #include "daemon/berthd.h"
 #include "daemon/fileutil.h"
+#include "daemon/network.h"
 
 /* ---- the test driver: a VM is a flag ---- */
 
@@ -131,6 +132,9 @@ static void daemon_up(struct fixture *f)
 	pthread_mutex_init(&d->define_lock, NULL);
 	domain_list_init(&d->domains);
 	atomic_init(&d->next_id, 1);
+	d->net_config_dir = xasprintf("%s/networks", f->dir);
+	d->net_autostart_dir = xasprintf("%s/networks/autostart", f->dir);
+	assert_int_equal(network_init(d), 0);
 	assert_int_equal(berthd_init_domains(d), 0);
 	f->rw = xasprintf("%s/run/berthd.sock", f->dir);
 	f->ro = xasprintf("%s/run/berthd-ro.sock", f->dir);
@@ -142,6 +146,9 @@ static void daemon_down(struct fixture *f)
 {
 	api_stop(f->api);
 	domain_list_destroy(&f->d.domains);
+	network_release_all(&f->d);
+	free(f->d.net_config_dir);
+	free(f->d.net_autostart_dir);
 	free(f->d.config_dir);
 	free(f->d.autostart_dir);
 	free(f->d.run_dir);
@@ -538,6 +545,51 @@ static void test_concurrency(void **state)
 	assert_int_equal(atomic_load(&starts) - atomic_load(&destroys) - base, held / (64 * MiB));
 }
 
+/* /v1/networks: define, list, info, XML, autostart, undefine; the routing rules. */
+static void test_networks(void **state)
+{
+	struct fixture *f = *state;
+	const char *xml = "<network><name>lan</name><bridge name='brapi0'/>"
+			  "<ip address='10.8.0.1' prefix='24'/><dns/></network>";
+	struct answer a;
+
+	a = http(f->rw, "POST", "/v1/networks", xml);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(json_string_value(json_object_get(a.json, "name")), "lan");
+	assert_int_equal(json_array_size(json_object_get(a.json, "warnings")), 1); /* <dns> */
+	answer_free(&a);
+	a = http(f->ro, "GET", "/v1/networks", NULL);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(json_array_size(a.json), 0); /* none active */
+	answer_free(&a);
+	a = http(f->ro, "GET", "/v1/networks?all=1", NULL);
+	assert_int_equal(json_array_size(a.json), 1);
+	answer_free(&a);
+	a = http(f->ro, "GET", "/v1/networks/lan", NULL);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(json_string_value(json_object_get(a.json, "bridge")), "brapi0");
+	assert_true(json_is_false(json_object_get(a.json, "active")));
+	answer_free(&a);
+	a = http(f->ro, "GET", "/v1/networks/lan/xml", NULL);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.body, "<ip address=\"10.8.0.1\" netmask=\"255.255.255.0\"/>"));
+	answer_free(&a);
+
+	assert_true(expect_status(f->rw, "PUT", "/v1/networks/lan/autostart",
+				  "{\"autostart\": true}", 200));
+	assert_true(expect_status(f->rw, "PUT", "/v1/networks/lan/autostart", "{}", 400));
+	assert_true(expect_status(f->rw, "POST", "/v1/networks/lan/destroy", NULL, 409));
+	assert_true(expect_status(f->ro, "POST", "/v1/networks/lan/start", NULL, 403));
+	assert_true(expect_status(f->rw, "GET", "/v1/networks/lan/start", NULL, 405));
+	assert_true(expect_status(f->rw, "POST", "/v1/networks/lan/bogus", NULL, 404));
+	assert_true(expect_status(f->rw, "POST", "/v1/networks/lan/", NULL, 405));
+	assert_true(expect_status(f->rw, "POST", "/v1/networks", "<network/>", 400));
+	assert_true(expect_status(f->rw, "POST", "/v1/networks", NULL, 400));
+	assert_true(expect_status(f->rw, "GET", "/v1/networks/nosuch", NULL, 404));
+	assert_true(expect_status(f->rw, "DELETE", "/v1/networks/lan", NULL, 200));
+	assert_true(expect_status(f->rw, "GET", "/v1/networks/lan", NULL, 404));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +600,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_persistence_and_autostart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_process_ended, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_networks, setup, teardown),
 	};
 	int ret;
 

@@ -6,6 +6,8 @@
  * posts (transmit buffers without a header, receive buffers too small).
  */
 #include "vnet.h"
+#include "vmm/config.h"
+#include "vmm/virtio/devices.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -335,10 +337,47 @@ static void test_config_and_bad_backends(void **state)
 	vd_vm_free(&d);
 }
 
+/* The MAC in the config space: --net's mac= where given, QEMU's default otherwise. */
+static void test_mac_from_command_line(void **state)
+{
+	char *argv[] = {"berth-vmm", "--kernel", "k", "--net", "user,mac=02:AB:cd:00:ef:10",
+			"--net", "user", NULL};
+	static const uint8_t want[2][6] = {{0x02, 0xab, 0xcd, 0x00, 0xef, 0x10},
+					   {0x52, 0x54, 0x00, 0x12, 0x34, 0x57}};
+	struct virtio_devices *devs;
+	struct vmm_config cfg;
+	struct vdriver d;
+	char err[256];
+	int found = 0;
+
+	(void)state;
+	assert_int_equal(config_parse((int)ARRAY_SIZE(argv) - 1, argv, &cfg, err, sizeof(err)),
+			 CONFIG_OK);
+	assert_string_equal(cfg.nets[0].spec, "user");
+	vd_vm_new(&d);
+	devs = virtio_devices_create(d.vm, d.host, &cfg);
+	assert_non_null(devs);
+	for (unsigned slot = 0; slot < 32 && found < 2; slot++) {
+		d.slot = slot;
+		if (vd_cfg_read(&d, PCI_VENDOR_ID, 2) != 0x1af4 ||
+		    vd_cfg_read(&d, PCI_DEVICE_ID, 2) != 0x1040 + VIRTIO_ID_NET)
+			continue;
+		vd_attach(&d, slot);
+		for (int i = 0; i < 6; i++)
+			assert_int_equal(vm_mmio_read(d.vm, d.device + i, 1), want[found][i]);
+		vd_detach(&d);
+		found++;
+	}
+	assert_int_equal(found, 2);
+	virtio_devices_free(devs);
+	vd_vm_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_config_and_bad_backends, setup, teardown),
+	    cmocka_unit_test(test_mac_from_command_line),
 	    cmocka_unit_test_setup_teardown(test_arp_gateway, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dhcp_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_guest_reaches_host_loopback, setup, teardown),

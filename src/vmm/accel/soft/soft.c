@@ -9,9 +9,12 @@
  * local APIC page is routed to the vCPU's own LAPIC; other MMIO and port I/O
  * go to the machine's buses (vm_mmio_* / vm_pio_*, which take the big lock).
  *
- * The CPU interprets instructions from guest memory each time (there is no
- * translated-code cache yet), so writes to code by other vCPUs or by device
- * DMA need no invalidation and ram_written is not needed.
+ * The CPU's decoded-instruction cache checks every hit against the bytes in
+ * guest memory, so code written by other vCPUs or by device DMA needs no
+ * explicit invalidation: ram_written is not needed.
+ *
+ * Debug aids: BERTH_SOFT_TRACE=exc|insn|insn@N (see cpu.h) and
+ * BERTH_SOFT_STATS=1 (instructions per second, idle time, exits).
  */
 #include "vmm/accel/soft/soft.h"
 

@@ -26,7 +26,10 @@ void x86_cpu_init(struct x86_cpu *cpu, const struct x86_platform *plat)
 {
 	memset(cpu, 0, sizeof(*cpu));
 	cpu->plat = *plat;
-	cpu->icache = xcalloc(X86_ICACHE_SIZE, sizeof(*cpu->icache));
+	cpu->icache = aligned_alloc(64, X86_ICACHE_SIZE * sizeof(*cpu->icache));
+	if (!cpu->icache)
+		die("soft CPU: out of memory for the decoded-instruction cache");
+	memset(cpu->icache, 0, X86_ICACHE_SIZE * sizeof(*cpu->icache));
 	parse_trace(cpu, getenv("BERTH_SOFT_TRACE"));
 	x86_cpu_reset(cpu, false);
 }

@@ -221,6 +221,67 @@ void x86_rm_write(struct x86_cpu *cpu, struct insn *d, uint64_t v, unsigned size
 	rm_write(cpu, d, v, size);
 }
 
+/* --- inline fast paths of alu.c for the hot opcodes --- */
+
+/* ADD, OR, AND, SUB, XOR, CMP inline; ADC and SBB through x86_alu (same results). */
+static inline __attribute__((always_inline)) uint64_t alu_fast(struct x86_cpu *cpu, unsigned op,
+							       uint64_t a, uint64_t b, unsigned size)
+{
+	uint64_t m = size_mask(size), r;
+
+	a &= m;
+	b &= m;
+	switch (op) {
+	case 0:
+		r = (a + b) & m;
+		set_cc(cpu, CC_ADD, size, r, a, b);
+		return r;
+	case 1:
+		r = a | b;
+		break;
+	case 4:
+		r = a & b;
+		break;
+	case 5:
+	case 7:
+		r = (a - b) & m;
+		set_cc(cpu, CC_SUB, size, r, a, b);
+		return op == 7 ? a : r;
+	case 6:
+		r = a ^ b;
+		break;
+	default:
+		return x86_alu(cpu, op, a, b, size);
+	}
+	set_cc(cpu, CC_LOGIC, size, r, 0, 0);
+	return r;
+}
+
+/* Conditions after CMP/SUB and logic operations inline; the rest through x86_cond. */
+static inline __attribute__((always_inline)) bool cond_fast(struct x86_cpu *cpu, unsigned cc)
+{
+	unsigned op = cpu->cc_op;
+
+	if (op == CC_SUB + 3) {
+		uint64_t a = cpu->cc_src1, b = cpu->cc_src2;
+		bool r;
+		switch (cc >> 1) {
+		case 1: r = a < b; break;
+		case 2: r = a == b; break;
+		case 3: r = a <= b; break;
+		case 6: r = (int64_t)a < (int64_t)b; break;
+		case 7: r = (int64_t)a <= (int64_t)b; break;
+		default: return x86_cond(cpu, cc);
+		}
+		return (cc & 1) ? !r : r;
+	}
+	if ((op & ~3u) == CC_LOGIC && (cc >> 1) == 2) {
+		bool r = (cpu->cc_res & size_mask(1u << (op & 3))) == 0;
+		return (cc & 1) ? !r : r;
+	}
+	return x86_cond(cpu, cc);
+}
+
 /* --- stack --- */
 
 void x86_push(struct x86_cpu *cpu, uint64_t v, unsigned size)
@@ -253,7 +314,7 @@ static uint64_t rmw_apply(struct x86_cpu *cpu, unsigned kind, unsigned op, uint6
 	switch (kind) {
 	case RMW_ALU:
 	case RMW_XADD:
-		return x86_alu(cpu, kind == RMW_XADD ? 0 : op, old, src, size);
+		return alu_fast(cpu, kind == RMW_XADD ? 0 : op, old, src, size);
 	case RMW_INC:
 		r = (old + 1) & m;
 		set_cc(cpu, CC_INC, size, r, old, cf);
@@ -606,7 +667,7 @@ static void cmpxchg(struct x86_cpu *cpu, struct insn *d, unsigned size)
 
 	if (d->mod == 3) {
 		old = x86_get_reg(cpu, d, d->rm, size);
-		x86_alu(cpu, 7, acc, old, size);
+		alu_fast(cpu, 7, acc, old, size);
 		if (old == acc)
 			x86_set_reg(cpu, d, d->rm, src, size);
 		else
@@ -623,7 +684,7 @@ static void cmpxchg(struct x86_cpu *cpu, struct insn *d, unsigned size)
 		/* The processor always writes (the old value back on failure). */
 		mem_write(cpu, d->ea_seg, ea_of(cpu, d), old == acc ? src : old, size);
 	}
-	x86_alu(cpu, 7, acc, old, size);
+	alu_fast(cpu, 7, acc, old, size);
 	if (old != acc)
 		x86_set_reg(cpu, d, X86_RAX, old, size);
 }
@@ -926,22 +987,23 @@ static inline __attribute__((always_inline)) struct insn *fetch_insn(struct x86_
 
 		memcpy(&b0, p, 8);
 		memcpy(&b1, p + 8, 8);
-		if (e->host == p && e->mode == mode && !((b0 ^ e->bytes[0]) & e->mask[0]) &&
-		    !((b1 ^ e->bytes[1]) & e->mask[1]))
-			return &e->d;
+		if (e->host == p && e->d.cache_mode == mode) {
+			unsigned len = e->d.len;
+			uint64_t m0 = len >= 8 ? ~0ULL : (1ULL << (8 * len)) - 1;
+			uint64_t m1 = len <= 8 ? 0 : (1ULL << (8 * (len - 8))) - 1;
+			if (!((b0 ^ e->bytes[0]) & m0) && !((b1 ^ e->bytes[1]) & m1))
+				return &e->d;
+		}
 		cpu->fetch_ptr = p;
 		cpu->fetch_end = cpu->fetch_page_host + 0x1000;
 		cpu->fetch_bias = cpu->rip - (uint64_t)(uintptr_t)p;
 		decode(cpu, d);
 		if (cpu->fetch_ptr == p + d->len) { /* decoded within this page */
-			unsigned len = d->len;
 			e->host = p;
-			e->mode = mode;
 			e->bytes[0] = b0;
 			e->bytes[1] = b1;
-			e->mask[0] = len >= 8 ? ~0ULL : (1ULL << (8 * len)) - 1;
-			e->mask[1] = len <= 8 ? 0 : (1ULL << (8 * (len - 8))) - 1;
 			e->d = *d;
+			e->d.cache_mode = mode;
 		}
 		return d;
 	}
@@ -1003,10 +1065,10 @@ void x86_step(struct x86_cpu *cpu)
 			if (d->lock && d->mod == 3)
 				x86_ud(cpu);
 			if (op == 7)
-				x86_alu(cpu, 7, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
+				alu_fast(cpu, 7, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
 			else if (d->mod == 3) /* register fast path */
 				x86_set_reg(cpu, d, d->rm,
-					    x86_alu(cpu, op, x86_get_reg(cpu, d, d->rm, size),
+					    alu_fast(cpu, op, x86_get_reg(cpu, d, d->rm, size),
 						    x86_get_reg(cpu, d, d->reg, size), size),
 					    size);
 			else
@@ -1014,13 +1076,13 @@ void x86_step(struct x86_cpu *cpu)
 			break;
 		case 2:
 		case 3:
-			v = x86_alu(cpu, op, x86_get_reg(cpu, d, d->reg, size), rm_read(cpu, d, size), size);
+			v = alu_fast(cpu, op, x86_get_reg(cpu, d, d->reg, size), rm_read(cpu, d, size), size);
 			if (op != 7)
 				x86_set_reg(cpu, d, d->reg, v, size);
 			break;
 		default:
 			t = (b & 1) ? imm_z(d, os) : d->imm;
-			v = x86_alu(cpu, op, cpu->gpr[X86_RAX], t, size);
+			v = alu_fast(cpu, op, cpu->gpr[X86_RAX], t, size);
 			if (op != 7)
 				x86_set_reg(cpu, d, X86_RAX, v, size);
 			break;
@@ -1110,7 +1172,7 @@ void x86_step(struct x86_cpu *cpu)
 	case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
 	case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f:
 		rel = sext(d->imm, 1);
-		if (x86_cond(cpu, b & 15)) {
+		if (cond_fast(cpu, b & 15)) {
 			jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 			return;
 		}
@@ -1125,14 +1187,14 @@ void x86_step(struct x86_cpu *cpu)
 		if (d->lock && (d->mod == 3 || op == 7))
 			x86_ud(cpu);
 		if (op == 7)
-			x86_alu(cpu, 7, rm_read(cpu, d, size), t, size);
+			alu_fast(cpu, 7, rm_read(cpu, d, size), t, size);
 		else
 			rmw(cpu, d, RMW_ALU, op, t, size, d->lock);
 		break;
 	}
 	case 0x84: case 0x85:
 		size = (b & 1) ? os : 1;
-		x86_alu(cpu, 4, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
+		alu_fast(cpu, 4, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
 		break;
 	case 0x86: case 0x87:
 		size = (b & 1) ? os : 1;
@@ -1246,7 +1308,7 @@ void x86_step(struct x86_cpu *cpu)
 	case 0xa8: case 0xa9:
 		size = (b & 1) ? os : 1;
 		t = (b & 1) ? imm_z(d, os) : d->imm;
-		x86_alu(cpu, 4, cpu->gpr[X86_RAX], t, size);
+		alu_fast(cpu, 4, cpu->gpr[X86_RAX], t, size);
 		break;
 	case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
 		x86_set_reg(cpu, d, (b & 7) | ((d->rex & 1) << 3), d->imm, 1);
@@ -1454,7 +1516,7 @@ void x86_step(struct x86_cpu *cpu)
 		case 0:
 		case 1:
 			t = size == 1 ? d->imm : imm_z(d, os);
-			x86_alu(cpu, 4, rm_read(cpu, d, size), t, size);
+			alu_fast(cpu, 4, rm_read(cpu, d, size), t, size);
 			break;
 		case 2:
 			rmw(cpu, d, RMW_NOT, 0, 0, size, d->lock);
@@ -1571,7 +1633,7 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
 	case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
 		v = rm_read(cpu, d, os);
-		if (x86_cond(cpu, b & 15))
+		if (cond_fast(cpu, b & 15))
 			x86_set_reg(cpu, d, d->reg, v, os);
 		else if (os == 4)
 			x86_set_reg(cpu, d, d->reg, cpu->gpr[d->reg], 4);
@@ -1579,14 +1641,14 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 	case 0x80: case 0x81: case 0x82: case 0x83: case 0x84: case 0x85: case 0x86: case 0x87:
 	case 0x88: case 0x89: case 0x8a: case 0x8b: case 0x8c: case 0x8d: case 0x8e: case 0x8f:
 		rel = sext(d->imm, os == 2 ? 2 : 4);
-		if (x86_cond(cpu, b & 15)) {
+		if (cond_fast(cpu, b & 15)) {
 			jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 			return;
 		}
 		break;
 	case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
 	case 0x98: case 0x99: case 0x9a: case 0x9b: case 0x9c: case 0x9d: case 0x9e: case 0x9f:
-		rm_write(cpu, d, x86_cond(cpu, b & 15), 1);
+		rm_write(cpu, d, cond_fast(cpu, b & 15), 1);
 		break;
 	case 0xa0: case 0xa8: /* PUSH FS/GS */
 		x86_push(cpu, cpu->seg[b == 0xa0 ? SEG_FS : SEG_GS].selector, sos);
@@ -1661,7 +1723,7 @@ static void exec_0f(struct x86_cpu *cpu, struct insn *d)
 			/* SRC <- DEST, then DEST <- sum (the sum wins for XADD r, r with one register) */
 			v = x86_get_reg(cpu, d, d->rm, size);
 			x86_set_reg(cpu, d, d->reg, v, size);
-			x86_set_reg(cpu, d, d->rm, x86_alu(cpu, 0, v, t, size), size);
+			x86_set_reg(cpu, d, d->rm, alu_fast(cpu, 0, v, t, size), size);
 			break;
 		}
 		v = rmw(cpu, d, RMW_XADD, 0, t, size, d->lock);

@@ -71,6 +71,7 @@ struct insn {
 	uint8_t base, index, scale; /* memory operand registers (16: none), log2 of the scale */
 	uint8_t len;       /* instruction length in bytes */
 	uint8_t stack_opsize; /* near branches and stack operations: 64-bit default in 64-bit mode */
+	uint8_t cache_mode; /* in the decoded-instruction cache: the decode mode (insn.c) */
 	uint16_t op;       /* opcode, 0x0fXX for two-byte */
 	uint16_t imm2;     /* second immediate (ENTER's level, a far pointer's selector) */
 	int64_t disp;      /* displacement (RIP-relative: from the next instruction) */
@@ -87,10 +88,10 @@ struct insn {
 #define X86_ICACHE_SIZE 4096
 struct x86_icache_entry {
 	const uint8_t *host;
-	uint64_t bytes[2], mask[2];
-	uint8_t mode; /* decode mode: 64-bit code, default operand size */
+	uint64_t bytes[2]; /* the instruction's bytes (d.len of them count) */
 	struct insn d;
 };
+_Static_assert(sizeof(struct x86_icache_entry) == 64, "one cache line per entry");
 
 /* --- faults (except.c) --- */
 _Noreturn void x86_fault(struct x86_cpu *cpu, int vector, uint32_t error);
