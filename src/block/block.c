@@ -465,13 +465,13 @@ static int io_fd(struct blockdev *bs, uint64_t off, const void *buf, size_t len)
 	return bs->fd;
 }
 
-int blk_file_pread(struct blockdev *bs, uint64_t off, void *buf, size_t len)
+/* Transfer the whole range, retrying short transfers and falling back from O_DIRECT on EINVAL. */
+static int file_io(struct blockdev *bs, uint64_t off, char *p, size_t len, bool is_write)
 {
-	int fd = io_fd(bs, off, buf, len);
-	char *p = buf;
+	int fd = io_fd(bs, off, p, len);
 
 	while (len) {
-		ssize_t n = pread(fd, p, len, off);
+		ssize_t n = is_write ? pwrite(fd, p, len, off) : pread(fd, p, len, off);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -480,11 +480,12 @@ int blk_file_pread(struct blockdev *bs, uint64_t off, void *buf, size_t len)
 				fd = bs->fd;
 				continue;
 			}
-			log_error("%s: read of %zu bytes at %#llx failed: %s", bs->filename, len,
-				  (unsigned long long)off, strerror(errno));
+			log_error("%s: %s of %zu bytes at %#llx failed: %s", bs->filename,
+				  is_write ? "write" : "read", len, (unsigned long long)off,
+				  strerror(errno));
 			return -errno;
 		}
-		if (n == 0) {
+		if (n == 0 && !is_write) {
 			memset(p, 0, len); /* past the end of the file reads as zeroes */
 			return 0;
 		}
@@ -495,30 +496,15 @@ int blk_file_pread(struct blockdev *bs, uint64_t off, void *buf, size_t len)
 	return 0;
 }
 
+int blk_file_pread(struct blockdev *bs, uint64_t off, void *buf, size_t len)
+{
+	return file_io(bs, off, buf, len, false);
+}
+
+/* The buffer is only read from: pwrite() takes it as const. */
 int blk_file_pwrite(struct blockdev *bs, uint64_t off, const void *buf, size_t len)
 {
-	int fd = io_fd(bs, off, buf, len);
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EINVAL && fd != bs->fd) {
-				fd = bs->fd;
-				continue;
-			}
-			log_error("%s: write of %zu bytes at %#llx failed: %s", bs->filename, len,
-				  (unsigned long long)off, strerror(errno));
-			return -errno;
-		}
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return file_io(bs, off, (char *)buf, len, true);
 }
 
 int blk_file_sync(struct blockdev *bs)

@@ -20,48 +20,6 @@
 
 #define SN_HEADER 40
 
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return be64toh(v);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, 2);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
-}
-
 static void free_list(struct qcow2_snapshot *sn, uint32_t n)
 {
 	if (!sn)
@@ -123,15 +81,15 @@ int qcow2_read_snapshots(struct qcow2 *s, char *err, size_t errlen)
 		ret = blk_file_pread(s->bs, pos, h, SN_HEADER);
 		if (ret < 0)
 			goto bad;
-		p->l1_offset = rd64(h);
-		p->l1_size = rd32(h + 8);
-		id_len = rd16(h + 12);
-		name_len = rd16(h + 14);
-		p->date_sec = rd32(h + 16);
-		p->date_nsec = rd32(h + 20);
-		p->vm_clock_nsec = rd64(h + 24);
-		p->vm_state_size = rd32(h + 32);
-		p->extra_size = rd32(h + 36);
+		p->l1_offset = get_be64(h);
+		p->l1_size = get_be32(h + 8);
+		id_len = get_be16(h + 12);
+		name_len = get_be16(h + 14);
+		p->date_sec = get_be32(h + 16);
+		p->date_nsec = get_be32(h + 20);
+		p->vm_clock_nsec = get_be64(h + 24);
+		p->vm_state_size = get_be32(h + 32);
+		p->extra_size = get_be32(h + 36);
 		ret = -EINVAL;
 		if (p->extra_size > QCOW2_MAX_SNAPSHOT_EXTRA ||
 		    pos + SN_HEADER + p->extra_size + id_len + name_len > MIN(end, s->file_end))
@@ -143,8 +101,8 @@ int qcow2_read_snapshots(struct qcow2 *s, char *err, size_t errlen)
 		ret = blk_file_pread(s->bs, pos + SN_HEADER, p->extra, p->extra_size);
 		if (ret < 0)
 			goto bad;
-		p->disk_size = p->extra_size >= 16 ? rd64(p->extra + 8) : s->bs->size;
-		p->icount = p->extra_size >= 24 ? rd64(p->extra + 16) : UINT64_MAX;
+		p->disk_size = p->extra_size >= 16 ? get_be64(p->extra + 8) : s->bs->size;
+		p->icount = p->extra_size >= 24 ? get_be64(p->extra + 16) : UINT64_MAX;
 		pos += SN_HEADER + p->extra_size;
 		ret = read_string(s, pos, id_len, &p->id);
 		if (ret < 0)
@@ -176,7 +134,7 @@ int qcow2_snapshot_list(struct blockdev *bs, const struct blk_snapshot_info **li
 
 		o->id = p->id;
 		o->name = p->name;
-		o->vm_state_size = p->extra_size >= 8 ? rd64(p->extra) : p->vm_state_size;
+		o->vm_state_size = p->extra_size >= 8 ? get_be64(p->extra) : p->vm_state_size;
 		o->date_sec = p->date_sec;
 		o->date_nsec = p->date_nsec;
 		o->vm_clock_nsec = p->vm_clock_nsec;
@@ -234,18 +192,18 @@ static int write_table(struct qcow2 *s, struct qcow2_snapshot *sn, uint32_t n)
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t extra = MAX(sn[i].extra_size, 16);
 
-			wr64(buf + pos, sn[i].l1_offset);
-			wr32(buf + pos + 8, sn[i].l1_size);
-			wr16(buf + pos + 12, (uint16_t)strlen(sn[i].id));
-			wr16(buf + pos + 14, (uint16_t)strlen(sn[i].name));
-			wr32(buf + pos + 16, sn[i].date_sec);
-			wr32(buf + pos + 20, sn[i].date_nsec);
-			wr64(buf + pos + 24, sn[i].vm_clock_nsec);
-			wr32(buf + pos + 32, sn[i].vm_state_size);
-			wr32(buf + pos + 36, extra);
+			put_be64(buf + pos, sn[i].l1_offset);
+			put_be32(buf + pos + 8, sn[i].l1_size);
+			put_be16(buf + pos + 12, (uint16_t)strlen(sn[i].id));
+			put_be16(buf + pos + 14, (uint16_t)strlen(sn[i].name));
+			put_be32(buf + pos + 16, sn[i].date_sec);
+			put_be32(buf + pos + 20, sn[i].date_nsec);
+			put_be64(buf + pos + 24, sn[i].vm_clock_nsec);
+			put_be32(buf + pos + 32, sn[i].vm_state_size);
+			put_be32(buf + pos + 36, extra);
 			memcpy(buf + pos + SN_HEADER, sn[i].extra, sn[i].extra_size);
 			if (sn[i].extra_size < 16)
-				wr64(buf + pos + SN_HEADER + 8, sn[i].disk_size);
+				put_be64(buf + pos + SN_HEADER + 8, sn[i].disk_size);
 			pos += SN_HEADER + extra;
 			memcpy(buf + pos, sn[i].id, strlen(sn[i].id));
 			pos += strlen(sn[i].id);
@@ -267,8 +225,8 @@ static int write_table(struct qcow2 *s, struct qcow2_snapshot *sn, uint32_t n)
 		if (ret < 0)
 			return ret;
 	}
-	wr32(hdr, n);
-	wr64(hdr + 4, off);
+	put_be32(hdr, n);
+	put_be64(hdr + 4, off);
 	ret = qcow2_write_header_field(s, QCOW2_HDR_SNAPSHOTS, hdr, 12);
 	if (!ret)
 		ret = blk_file_sync(s->bs);
@@ -459,7 +417,7 @@ int qcow2_snapshot_create(struct blockdev *bs, const char *name, char *err, size
 	p->extra = xcalloc(1, 24);
 	p->disk_size = bs->size;
 	p->icount = UINT64_MAX;
-	wr64(p->extra + 8, bs->size);
+	put_be64(p->extra + 8, bs->size);
 	ret = write_table(s, sn, s->nb_snapshots + 1);
 	if (ret < 0) {
 		free(p->id);
@@ -516,7 +474,7 @@ int qcow2_snapshot_apply(struct blockdev *bs, const char *name, char *err, size_
 	if (!ret && p->disk_size != bs->size) {
 		uint8_t be[8];
 
-		wr64(be, p->disk_size);
+		put_be64(be, p->disk_size);
 		ret = qcow2_write_header_field(s, QCOW2_HDR_SIZE, be, 8);
 		if (!ret)
 			ret = blk_file_sync(s->bs);

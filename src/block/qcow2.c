@@ -53,34 +53,6 @@ static const struct {
     {2, 0, "bitmaps"},		{2, 1, "raw external data"},
 };
 
-static uint32_t get_be32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return be64toh(v);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
-}
-
 /* Report an inconsistency in the image once and stop writing to it. */
 int qcow2_corrupt(struct qcow2 *s, const char *fmt, ...)
 {

@@ -15,33 +15,6 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return !p[0] && !memcmp(p, p + 1, n - 1);
 }
 
-/* Create-option list for the target ("-o"), parsed like create's. */
-static int parse_opts(char *list, struct blk_create_opts *o)
-{
-	for (char *save = NULL, *kv = strtok_r(list, ",", &save); kv;
-	     kv = strtok_r(NULL, ",", &save)) {
-		char *val = strchr(kv, '=');
-		uint64_t n;
-
-		if (!val)
-			return img_error("option '%s' needs a value", kv);
-		*val++ = 0;
-		if (!strcmp(kv, "cluster_size") && img_parse_size(val, &n) && n <= UINT32_MAX)
-			o->cluster_size = (uint32_t)n;
-		else if (!strcmp(kv, "compat") && !strcmp(val, "0.10"))
-			o->compat = 2;
-		else if (!strcmp(kv, "compat") && !strcmp(val, "1.1"))
-			o->compat = 3;
-		else if (!strcmp(kv, "compression_type") && !strcmp(val, "zlib"))
-			o->compression_type = 0;
-		else if (!strcmp(kv, "compression_type") && !strcmp(val, "zstd"))
-			o->compression_type = 1;
-		else
-			return img_error("invalid option '%s=%s'", kv, val);
-	}
-	return 0;
-}
-
 int cmd_convert(int argc, char **argv)
 {
 	struct blk_create_opts o = {.format = "raw"};
@@ -77,24 +50,14 @@ int cmd_convert(int argc, char **argv)
 			return img_error("convert: invalid option (try --help)");
 		}
 	}
-	if (optlist && parse_opts(optlist, &o))
+	if (optlist && img_parse_create_opts(optlist, &o, false))
 		return 1;
 	if (optind != argc - 2)
 		return img_error("convert: expected an input and an output file");
 	if (compress && strcmp(o.format, "qcow2"))
 		return img_error("convert: -c needs -O qcow2");
-	if (!in_fmt) {
-		FILE *f = fopen(argv[optind], "rb");
-		char magic[4] = {0};
-
-		if (f) {
-			if (fread(magic, 1, 4, f) != 4)
-				magic[0] = 0;
-			fclose(f);
-		}
-		in_fmt = memcmp(magic, "QFI\xfb", 4) ? "raw" : "qcow2";
-	}
-	in = blk_open_ex(argv[optind], in_fmt, in_bfmt, BLK_RDONLY, err, sizeof(err));
+	in = blk_open_ex(argv[optind], img_image_format(argv[optind], in_fmt), in_bfmt, BLK_RDONLY,
+			 err, sizeof(err));
 	if (!in)
 		return img_error("%s", err);
 	size = blk_size(in);

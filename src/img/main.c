@@ -62,7 +62,7 @@ bool img_parse_size(const char *s, uint64_t *out)
  * qcow2 magic, else raw. (Only the top image given by the user is recognised this way, as
  * qemu-img does; backing files never are.)
  */
-static const char *image_format(const char *path, const char *fmt)
+const char *img_image_format(const char *path, const char *fmt)
 {
 	unsigned char magic[4] = {0};
 	FILE *f;
@@ -82,15 +82,15 @@ static const char *image_format(const char *path, const char *fmt)
 static struct blockdev *open_or_report(const char *path, const char *fmt, int flags)
 {
 	char err[512];
-	struct blockdev *bs = blk_open(path, image_format(path, fmt), flags, err, sizeof(err));
+	struct blockdev *bs = blk_open(path, img_image_format(path, fmt), flags, err, sizeof(err));
 
 	if (!bs)
 		img_error("%s", err);
 	return bs;
 }
 
-/* Parse create/convert "-o" options into opts. */
-static int parse_create_opts(char *list, struct blk_create_opts *o)
+/* Parse create/convert "-o" options into opts; backing_* only where backing is true. */
+int img_parse_create_opts(char *list, struct blk_create_opts *o, bool backing)
 {
 	for (char *save = NULL, *kv = strtok_r(list, ",", &save); kv;
 	     kv = strtok_r(NULL, ",", &save)) {
@@ -118,9 +118,9 @@ static int parse_create_opts(char *list, struct blk_create_opts *o)
 				o->compression_type = 1;
 			else
 				return img_error("invalid compression_type '%s'", val);
-		} else if (!strcmp(kv, "backing_file")) {
+		} else if (backing && !strcmp(kv, "backing_file")) {
 			o->backing_file = val;
-		} else if (!strcmp(kv, "backing_fmt")) {
+		} else if (backing && !strcmp(kv, "backing_fmt")) {
 			o->backing_format = val;
 		} else {
 			return img_error("unknown option '%s'", kv);
@@ -158,7 +158,7 @@ static int cmd_create(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (optlist && parse_create_opts(optlist, &o))
+	if (optlist && img_parse_create_opts(optlist, &o, true))
 		return 1;
 	if (optind >= argc || argc - optind > 2)
 		return img_error("create: expected a file name and a size");

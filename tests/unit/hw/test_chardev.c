@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -94,51 +95,80 @@ static ssize_t recv_timeout(int fd, void *buf, size_t len)
 	return recv(fd, buf, len, 0);
 }
 
+/* A unix-socket chardev in a fresh directory, feeding a sink; the loop is not started yet. */
+struct unix_chr {
+	struct vm *vm;
+	struct sink s;
+	struct fake_loop_thread lt;
+	char dir[32], path[128];
+	struct chardev *chr;
+};
+
+static void unix_chr_open(struct unix_chr *u, size_t room)
+{
+	char spec[140];
+
+	memset(u, 0, sizeof(*u));
+	u->vm = fake_vm_new(16 * MiB);
+	u->s.room = room;
+	pthread_mutex_init(&u->s.lock, NULL);
+	snprintf(u->dir, sizeof(u->dir), "/tmp/berth-chr-XXXXXX");
+	assert_non_null(mkdtemp(u->dir));
+	snprintf(u->path, sizeof(u->path), "%s/console.sock", u->dir);
+	snprintf(spec, sizeof(spec), "unix:%s", u->path);
+	u->chr = chardev_new(u->vm, spec);
+	assert_non_null(u->chr);
+	chardev_set_frontend(u->chr, &sink_fe, &u->s);
+}
+
+/* Stop the loop and free everything; the socket file must be gone. */
+static void unix_chr_close(struct unix_chr *u)
+{
+	fake_loop_stop(&u->lt);
+	chardev_free(u->chr);
+	assert_int_equal(access(u->path, F_OK), -1);
+	rmdir(u->dir);
+	pthread_mutex_destroy(&u->s.lock);
+	fake_vm_free(u->vm);
+}
+
 static void test_unix_socket(void **state)
 {
-	struct vm *vm = fake_vm_new(16 * MiB);
-	struct sink s = {.room = 2};
-	struct fake_loop_thread lt;
-	char dir[] = "/tmp/berth-chr-XXXXXX", path[128], spec[140], buf[128];
-	struct chardev *chr;
+	struct unix_chr u;
+	struct sink *s = &u.s;
+	char buf[128];
 	int c1, c2;
 	ssize_t n;
 
 	(void)state;
-	pthread_mutex_init(&s.lock, NULL);
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/console.sock", dir);
-	snprintf(spec, sizeof(spec), "unix:%s", path);
-	chr = chardev_new(vm, spec);
-	assert_non_null(chr);
-	chardev_set_frontend(chr, &sink_fe, &s);
-	chardev_write(chr, (const uint8_t *)"lost", 4); /* nobody connected: dropped */
-	fake_loop_start(&lt, vm);
+	unix_chr_open(&u, 2);
+	chardev_write(u.chr, (const uint8_t *)"lost", 4); /* nobody connected: dropped */
+	fake_loop_start(&u.lt, u.vm);
 
-	c1 = connect_to(path);
+	c1 = connect_to(u.path);
 	/* Input: only as much as the front end has room for. */
 	assert_int_equal(send(c1, "hello", 5, 0), 5);
-	wait_len(&s, 2);
+	wait_len(s, 2);
 	sleep_ms(30);
-	assert_int_equal(sink_len(&s), 2);
-	assert_memory_equal(s.got, "he", 2);
-	pthread_mutex_lock(&s.lock);
-	s.room = 100;
-	pthread_mutex_unlock(&s.lock);
-	chardev_accept_input(chr);
-	wait_len(&s, 5);
-	assert_int_equal(sink_len(&s), 5);
-	assert_memory_equal(s.got, "hello", 5);
-	assert_true(s.max_offered <= 3);
+	assert_int_equal(sink_len(s), 2);
+	assert_memory_equal(s->got, "he", 2);
+	pthread_mutex_lock(&s->lock);
+	s->room = 100;
+	pthread_mutex_unlock(&s->lock);
+	chardev_accept_input(u.chr);
+	wait_len(s, 5);
+	assert_int_equal(sink_len(s), 5);
+	assert_memory_equal(s->got, "hello", 5);
+	assert_true(s->max_offered <= 3);
 
 	/* Output reaches the client; the earlier output was not buffered. */
-	chardev_write(chr, (const uint8_t *)"out", 3);
+	chardev_write(u.chr, (const uint8_t *)"out", 3);
 	n = recv_timeout(c1, buf, sizeof(buf));
 	assert_int_equal(n, 3);
 	assert_memory_equal(buf, "out", 3);
 
 	/* A second client is turned away while the first is attached. */
-	c2 = connect_to(path);
+	c2 = connect_to(u.path);
 	n = recv_timeout(c2, buf, sizeof(buf) - 1);
 	assert_true(n > 0);
 	buf[n] = 0;
@@ -149,67 +179,49 @@ static void test_unix_socket(void **state)
 	/* After the first leaves, a new client is accepted. */
 	close(c1);
 	sleep_ms(30);
-	chardev_write(chr, (const uint8_t *)"gone", 4);
-	c2 = connect_to(path);
+	chardev_write(u.chr, (const uint8_t *)"gone", 4);
+	c2 = connect_to(u.path);
 	sleep_ms(30);
-	chardev_write(chr, (const uint8_t *)"new", 3);
+	chardev_write(u.chr, (const uint8_t *)"new", 3);
 	n = recv_timeout(c2, buf, sizeof(buf));
 	assert_int_equal(n, 3);
 	assert_memory_equal(buf, "new", 3);
 	close(c2);
 
-	fake_loop_stop(&lt);
-	chardev_free(chr);
-	assert_int_equal(access(path, F_OK), -1); /* the socket file is removed */
-	rmdir(dir);
-	pthread_mutex_destroy(&s.lock);
-	fake_vm_free(vm);
+	unix_chr_close(&u); /* also checks the socket file is removed */
 }
 
 /* A client that types and leaves while the front end is full: its input still arrives. */
 static void test_unix_hangup_keeps_pending_input(void **state)
 {
-	struct vm *vm = fake_vm_new(16 * MiB);
-	struct sink s = {.room = 1};
-	struct fake_loop_thread lt;
-	char dir[] = "/tmp/berth-chr-XXXXXX", path[128], spec[140];
-	struct chardev *chr;
+	struct unix_chr u;
+	struct sink *s = &u.s;
 	int c;
 
 	(void)state;
-	pthread_mutex_init(&s.lock, NULL);
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/console.sock", dir);
-	snprintf(spec, sizeof(spec), "unix:%s", path);
-	chr = chardev_new(vm, spec);
-	assert_non_null(chr);
-	chardev_set_frontend(chr, &sink_fe, &s);
-	fake_loop_start(&lt, vm);
-	c = connect_to(path);
+	unix_chr_open(&u, 1);
+	fake_loop_start(&u.lt, u.vm);
+	c = connect_to(u.path);
 	assert_int_equal(send(c, "bye!", 4, 0), 4);
-	wait_len(&s, 1);
+	wait_len(s, 1);
 	close(c);
 	sleep_ms(50); /* the hangup arrives while input is paused */
-	assert_int_equal(sink_len(&s), 1);
-	pthread_mutex_lock(&s.lock);
-	s.room = 10;
-	pthread_mutex_unlock(&s.lock);
-	chardev_accept_input(chr);
-	wait_len(&s, 4);
-	assert_int_equal(sink_len(&s), 4);
-	assert_memory_equal(s.got, "bye!", 4);
+	assert_int_equal(sink_len(s), 1);
+	pthread_mutex_lock(&s->lock);
+	s->room = 10;
+	pthread_mutex_unlock(&s->lock);
+	chardev_accept_input(u.chr);
+	wait_len(s, 4);
+	assert_int_equal(sink_len(s), 4);
+	assert_memory_equal(s->got, "bye!", 4);
 	/* Then the client is gone and a new one is accepted. */
 	sleep_ms(20);
-	c = connect_to(path);
+	c = connect_to(u.path);
 	assert_int_equal(send(c, "x", 1, 0), 1);
-	wait_len(&s, 5);
-	assert_int_equal(sink_len(&s), 5);
+	wait_len(s, 5);
+	assert_int_equal(sink_len(s), 5);
 	close(c);
-	fake_loop_stop(&lt);
-	chardev_free(chr);
-	rmdir(dir);
-	pthread_mutex_destroy(&s.lock);
-	fake_vm_free(vm);
+	unix_chr_close(&u);
 }
 
 static void test_file_appends(void **state)
