@@ -193,20 +193,7 @@ build_tables:
 
 ; Write the NUL-terminated string at RSI to COM1.
 puts64:
-		lodsb
-		test al, al
-		jz .done
-		mov ah, al
-		mov dx, COM1 + 5
-.wait:
-		in al, dx
-		test al, 0x20
-		jz .wait
-		mov al, ah
-		mov dx, COM1
-		out dx, al
-		jmp puts64
-.done:
+		POLL_PUTS
 		ret
 
 ; An exception nobody expected: say so and stop.
@@ -232,24 +219,7 @@ to_user:
 		iretq
 
 ; Exception and interrupt stubs: vector v at stubs + 16 v.
-%macro STUB 1
-		align 16
-%if %1 == 8 || (%1 >= 10 && %1 <= 14) || %1 == 17
-		push %1
-		jmp strict near common_handler
-%else
-		push 0
-		push %1
-		jmp strict near common_handler
-%endif
-%endmacro
-		align 16
-stubs:
-%assign v 0
-%rep 256
-		STUB v
-%assign v v + 1
-%endrep
+		EXCEPTION_STUBS common_handler
 
 ; The common handler: record the event, EOI interrupts, resume expected faults.
 common_handler:

@@ -59,21 +59,7 @@ long_entry:
 		mov rbx, 0x100000000 + res_alias
 		mov byte [rbx], 1
 		mov rsi, msg64
-.puts:
-		lodsb
-		test al, al
-		jz .done
-		mov ah, al
-		mov dx, COM1 + 5
-.wait:
-		in al, dx
-		test al, 0x20
-		jz .wait
-		mov al, ah
-		mov dx, COM1
-		out dx, al
-		jmp .puts
-.done:
+		POLL_PUTS
 		; back to 32-bit compatibility code, then leave long mode
 		push DATA32_SEL
 		mov eax, [rel saved_esp]

@@ -316,24 +316,7 @@ user_sysenter:
 		int VEC_USER
 
 ; Exception stubs: vector v at stubs + 16 v.
-%macro STUB 1
-		align 16
-%if %1 == 8 || (%1 >= 10 && %1 <= 14) || %1 == 17
-		push %1
-		jmp strict near common_handler
-%else
-		push 0
-		push %1
-		jmp strict near common_handler
-%endif
-%endmacro
-		align 16
-stubs:
-%assign v 0
-%rep 256
-		STUB v
-%assign v v + 1
-%endrep
+		EXCEPTION_STUBS common_handler
 
 ; Record the event; resume where the check said, on the stack it saved.
 common_handler:

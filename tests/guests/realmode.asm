@@ -149,21 +149,7 @@ rm_far:
 rm_puts:
 		push ax
 		push dx
-.next:
-		lodsb
-		test al, al
-		jz .done
-		mov ah, al
-		mov dx, COM1 + 5
-.wait:
-		in al, dx
-		test al, 0x20
-		jz .wait
-		mov al, ah
-		mov dx, COM1
-		out dx, al
-		jmp .next
-.done:
+		POLL_PUTS
 		pop dx
 		pop ax
 		ret

@@ -243,10 +243,35 @@ static void test_modules(void **state)
 	test_vm_free(vm);
 }
 
+/* multiboot_load refuses the image (and returns an error rather than crashing). */
+static void expect_rejected(struct vm *vm, const uint8_t *img, size_t len)
+{
+	struct x86_cpu_state st;
+
+	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
+}
+
+/* A valid ELF kernel with one 32-bit field changed is refused. */
+static void expect_elf_field_rejected(struct vm *vm, size_t off, uint32_t val)
+{
+	size_t len;
+	uint8_t *img = make_elf(0x100000, &len);
+
+	put_le32(img + off, val);
+	expect_rejected(vm, img, len);
+	free(img);
+}
+
+/* A 4 KiB file whose only loading information is the a.out kludge in aout is refused. */
+static void expect_aout_rejected(struct vm *vm, uint8_t *img, const uint32_t *aout)
+{
+	put_mb_header(img, 0x40, 0x10000, aout);
+	expect_rejected(vm, img, 0x1000);
+}
+
 static void test_bad_images(void **state)
 {
 	struct vm *vm = test_vm_new(16 * MiB, 1);
-	struct x86_cpu_state st;
 	size_t len;
 	uint8_t *img;
 	uint32_t aout[5];
@@ -255,41 +280,29 @@ static void test_bad_images(void **state)
 	/* 64-bit ELF. */
 	img = make_elf(0x100000, &len);
 	img[4] = 2;
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
+	expect_rejected(vm, img, len);
 	free(img);
 	/* Program headers past the end of the file. */
-	img = make_elf(0x100000, &len);
-	put_le32(img + 28, 0x12f0);
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
-	free(img);
+	expect_elf_field_rejected(vm, 28, 0x12f0);
 	/* Segment file data past the end of the file. */
-	img = make_elf(0x100000, &len);
-	put_le32(img + 52 + 32 + 16, 0x200);
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
-	free(img);
+	expect_elf_field_rejected(vm, 52 + 32 + 16, 0x200);
 	/* Segment over the loader's low memory, or beyond RAM, or into the BIOS area. */
-	img = make_elf(0x100000, &len);
-	put_le32(img + 52 + 12, 0x8000);
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
-	put_le32(img + 52 + 12, 0xffff00);
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
-	put_le32(img + 52 + 12, 0xfffff000);
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
-	put_le32(img + 52 + 12, 0xf0000);
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
-	free(img);
+	expect_elf_field_rejected(vm, 52 + 12, 0x8000);
+	expect_elf_field_rejected(vm, 52 + 12, 0xffff00);
+	expect_elf_field_rejected(vm, 52 + 12, 0xfffff000);
+	expect_elf_field_rejected(vm, 52 + 12, 0xf0000);
 	/* Unsupported requirement flags; no header at all (bad checksum). */
 	img = make_elf(0x100000, &len);
 	put_mb_header(img, 0x80, 0x8, NULL);
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
+	expect_rejected(vm, img, len);
 	put_le32(img + 0x88, 0);
 	assert_int_equal(multiboot_find_header(img, len), -1);
-	assert_int_equal(multiboot_load(vm, "k", img, len, NULL, NULL, &st), -1);
+	expect_rejected(vm, img, len);
 	free(img);
 	/* Not ELF and no a.out kludge. */
 	img = calloc(1, 0x1000);
 	put_mb_header(img, 0, 0, NULL);
-	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
+	expect_rejected(vm, img, 0x1000);
 	memset(img, 0, 0x1000);
 	/* a.out: header_addr below load_addr; image starting before the file; load_end
 	 * past the file; bss_end below load_end; truncated header. */
@@ -298,23 +311,19 @@ static void test_bad_images(void **state)
 	aout[2] = 0;
 	aout[3] = 0;
 	aout[4] = 0x200000;
-	put_mb_header(img, 0x40, 0x10000, aout);
-	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
+	expect_aout_rejected(vm, img, aout);
 	aout[0] = 0x200040;
 	aout[1] = 0x1f0000;
-	put_mb_header(img, 0x40, 0x10000, aout);
-	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
+	expect_aout_rejected(vm, img, aout);
 	aout[1] = 0x200000;
 	aout[2] = 0x202000;
-	put_mb_header(img, 0x40, 0x10000, aout);
-	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
+	expect_aout_rejected(vm, img, aout);
 	aout[2] = 0x200800;
 	aout[3] = 0x200400;
-	put_mb_header(img, 0x40, 0x10000, aout);
-	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
+	expect_aout_rejected(vm, img, aout);
 	memset(img, 0, 0x1000);
 	put_mb_header(img, 0xff4, 0x10000, NULL);
-	assert_int_equal(multiboot_load(vm, "k", img, 0x1000, NULL, NULL, &st), -1);
+	expect_rejected(vm, img, 0x1000);
 	free(img);
 	test_vm_free(vm);
 }

@@ -7,7 +7,10 @@
  * differential test drive a CPU on their own with a fake platform.
  *
  * Threading: a struct x86_cpu belongs to one thread, except
- * x86_cpu_request_exit() and x86_cpu_flush_code(), which any thread may call.
+ * x86_cpu_request_exit(), which any thread may call. Guest memory may be
+ * written by other threads at any time (other vCPUs, device DMA): the
+ * decoded-instruction cache checks the code bytes on every use, so nothing
+ * needs to be invalidated.
  */
 #ifndef BERTH_VMM_CPU_X86_CPU_H
 #define BERTH_VMM_CPU_X86_CPU_H
