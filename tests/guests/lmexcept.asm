@@ -86,13 +86,7 @@ main:
 		jmp KCODE64:long_entry
 		bits 32
 back32:
-		mov eax, cr0
-		and eax, ~(1 << 31)
-		mov cr0, eax
-		mov ecx, MSR_EFER
-		rdmsr
-		and eax, ~(1 << 8)
-		wrmsr
+		LEAVE_LONG_MODE
 		mov ax, DATA32_SEL
 		mov ds, ax
 		mov es, ax

@@ -71,13 +71,7 @@ long_entry:
 		iretq
 		bits 32
 compat_back:
-		mov eax, cr0
-		and eax, ~(1 << 31)
-		mov cr0, eax
-		mov ecx, 0xc0000080
-		rdmsr
-		and eax, ~(1 << 8)
-		wrmsr
+		LEAVE_LONG_MODE
 		mov ax, DATA32_SEL
 		mov ds, ax
 		mov es, ax

@@ -517,40 +517,38 @@ bool virtq_should_notify(struct virtq *vq)
 
 /* ---- iovec helpers ---- */
 
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+/* Copy between buf and the iovec's bytes from offset off on: into the iovec if to_iov. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, uint8_t *buf, size_t len,
+		       bool to_iov)
 {
 	size_t done = 0;
 
 	for (unsigned i = 0; i < n && done < len; i++) {
 		size_t seg = iov[i].iov_len;
+		uint8_t *base = iov[i].iov_base;
 
 		if (off >= seg) {
 			off -= seg;
 			continue;
 		}
 		seg = MIN(seg - off, len - done);
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, seg);
+		if (to_iov)
+			memcpy(base + off, buf + done, seg);
+		else
+			memcpy(buf + done, base + off, seg);
 		done += seg;
 		off = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+{
+	return iov_copy(iov, n, off, buf, len, false);
+}
+
+/* buf is only read from here. */
 size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t seg = iov[i].iov_len;
-
-		if (off >= seg) {
-			off -= seg;
-			continue;
-		}
-		seg = MIN(seg - off, len - done);
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, seg);
-		done += seg;
-		off = 0;
-	}
-	return done;
+	return iov_copy(iov, n, off, (uint8_t *)buf, len, true);
 }

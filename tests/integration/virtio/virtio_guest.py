@@ -54,6 +54,9 @@ READY_TIMEOUT = float(os.environ.get("BERTH_GUEST_READY_TIMEOUT", "600"))
 CMD_TIMEOUT = float(os.environ.get("BERTH_GUEST_CMD_TIMEOUT", "300"))
 READY = re.compile(rb"berth-guest: ready")
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "linux"))
+from guestconsole import GuestError, SocketGuest, VMMExited  # noqa: E402
+
 
 class Skip(Exception):
     pass
@@ -69,17 +72,11 @@ def sh(*cmd):
     return p.returncode, p.stdout.decode(errors="replace")
 
 
-class Guest:
+class Guest(SocketGuest):
     """One VM with its console on a UNIX socket and a shell driven over it."""
 
     def __init__(self, args, tmp, disks=(), nets=(), rng=False, hvc=None):
-        self.args = args
-        self.tmp = tmp
-        self.sock_path = os.path.join(tmp, "console.sock")
-        self.log_path = os.path.join(tmp, "vmm.log")
-        self.out = b""
-        self.seq = 0
-        self.sock = None
+        sock_path = os.path.join(tmp, "console.sock")
         guest = args.guest_dir
         kernel = os.path.join(guest, "vmlinuz")
         initrd = os.path.join(guest, "initramfs.cpio.gz")
@@ -91,7 +88,7 @@ class Guest:
             cmd = [qemu, "-accel", "tcg", "-m", "512M", "-display", "none",
                    "-no-reboot", "-kernel", kernel, "-initrd", initrd,
                    "-append", append, "-serial",
-                   "unix:%s,server=on,wait=off" % self.sock_path,
+                   "unix:%s,server=on,wait=off" % sock_path,
                    "-nodefaults"]
             for i, (path, fmt, ro) in enumerate(disks):
                 cmd += ["-drive", "file=%s,format=%s,if=none,id=d%d%s"
@@ -109,7 +106,7 @@ class Guest:
         else:
             cmd = [args.vmm, "--accel", "soft", "--memory", "512M", "--no-reboot",
                    "--kernel", kernel, "--initrd", initrd, "--append", append,
-                   "--serial", "unix:" + self.sock_path]
+                   "--serial", "unix:" + sock_path]
             for path, fmt, ro in disks:
                 cmd += ["--disk", "%s,format=%s%s" % (path, fmt, ",readonly" if ro else "")]
             for spec in nets:
@@ -118,63 +115,30 @@ class Guest:
                 cmd += ["--device", "virtio-rng"]
             if hvc:
                 cmd += ["--device", "virtio-console,chardev=unix:" + hvc]
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def vmm_log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+        super().__init__(cmd, sock_path, os.path.join(tmp, "vmm.log"), echo=sys.stdout)
 
     def connect(self):
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Skip("the VMM exited (status %d) before its console opened:\n%s"
-                           % (self.proc.returncode, self.vmm_log()))
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(self.sock_path)
-                self.sock = s
-                return
-            except OSError:
-                s.close()
-                time.sleep(0.05)
-        raise Fail("the console socket %s never appeared" % self.sock_path)
+        try:
+            super().connect()
+        except VMMExited as e:
+            raise Skip(str(e))
+        except GuestError as e:
+            raise Fail(str(e))
 
-    def read_until(self, pattern, timeout):
-        """Read console output until pattern matches; return the match or None."""
-        deadline = time.monotonic() + timeout
-        while True:
-            m = pattern.search(self.out)
-            if m:
-                self.out = self.out[m.end():]
-                return m
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                return None
-            self.sock.settimeout(min(left, 1.0))
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return None
-            if not data:
-                return None
-            self.out += data
-            sys.stdout.write(data.decode(errors="replace"))
-            sys.stdout.flush()
+    def wait_for(self, pattern, timeout):
+        """Wait for pattern (bytes) in the console output; the match, or None."""
+        try:
+            return self.expect(pattern, timeout)
+        except GuestError:
+            return None
 
     def wait_ready(self):
         if not self.sock:
             self.connect()
-        if not self.read_until(re.compile(rb"."), FIRST_OUTPUT_TIMEOUT):
+        if not self.wait_for(rb".", FIRST_OUTPUT_TIMEOUT):
             raise Skip("no console output within %ds: the guest does not boot here yet\n%s"
                        % (FIRST_OUTPUT_TIMEOUT, self.vmm_log()))
-        if not self.read_until(READY, READY_TIMEOUT):
+        if not self.wait_for(READY, READY_TIMEOUT):
             raise Skip("the guest did not reach its ready line within %ds\n%s"
                        % (READY_TIMEOUT, self.vmm_log()))
         # Let the shell print its prompt before typing.
@@ -182,39 +146,27 @@ class Guest:
 
     def run(self, command, timeout=CMD_TIMEOUT, check=True):
         """Run a shell command in the guest; return (status, output)."""
-        self.seq += 1
-        # The markers are split in the typed line so its echo does not match them.
-        line = 'echo "__BS""TART_%d"; %s; echo "__BE""RTH_%d $?"\n' % (self.seq, command,
-                                                                      self.seq)
-        self.sock.sendall(line.encode())
-        m = self.read_until(re.compile(rb"(?s)__BSTART_%d\r?\n(.*?)__BERTH_%d (\d+)"
-                                       % (self.seq, self.seq)), timeout)
-        if not m:
-            raise Fail("guest command timed out or the VM died: %s\n%s"
-                       % (command, self.vmm_log()))
-        status = int(m.group(2))
-        output = m.group(1).decode(errors="replace")
+        try:
+            status, output = self.run_status(command, timeout)
+        except GuestError as e:
+            raise Fail("guest command timed out or the VM died: %s (%s)\n%s"
+                       % (command, e, self.vmm_log()))
+        output = output.decode(errors="replace")
         if check and status != 0:
             raise Fail("guest command failed (%d): %s\n%s" % (status, command, output))
         return status, output
 
     def poweroff(self, timeout=120):
-        self.sock.sendall(b"sync; poweroff -f\n")
+        self.send("sync; poweroff -f\n")
         try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+            status = self.wait(timeout)
+        except GuestError:
             raise Fail("the guest did not power off")
-        if self.proc.returncode != 0:
-            raise Fail("the VMM exited with %d after poweroff\n%s"
-                       % (self.proc.returncode, self.vmm_log()))
+        if status != 0:
+            raise Fail("the VMM exited with %d after poweroff\n%s" % (status, self.vmm_log()))
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.sock:
-            self.sock.close()
-        self.log.close()
+        self.kill()
 
 
 def pattern(n, seed):
@@ -412,10 +364,10 @@ def case_blk_kill9(args, tmp):
     try:
         g.wait_ready()
         # Scattered writes keep allocating clusters and L2 tables.
-        g.sock.sendall(b"i=0; while true; do dd if=/dev/urandom of=/dev/vda bs=64k count=4 "
-                       b"seek=$(( (i * 37) % 4000 )) conv=fsync 2>/dev/null; "
-                       b"i=$((i+1)); echo wrote-$i; done\n")
-        if not g.read_until(re.compile(rb"wrote-20\b"), CMD_TIMEOUT):
+        g.send("i=0; while true; do dd if=/dev/urandom of=/dev/vda bs=64k count=4 "
+               "seek=$(( (i * 37) % 4000 )) conv=fsync 2>/dev/null; "
+               "i=$((i+1)); echo wrote-$i; done\n")
+        if not g.wait_for(rb"wrote-20\b", CMD_TIMEOUT):
             raise Fail("the guest's writes did not get going\n" + g.vmm_log())
         os.kill(g.proc.pid, signal.SIGKILL)
         g.proc.wait()
@@ -451,7 +403,7 @@ def case_rng_console(args, tmp):
                 raise Fail("the virtio console closed; got %r" % got)
             got += data
         # And the other way: the guest reads a line typed into the console.
-        g.sock.sendall(b"head -n 1 /dev/hvc0 > /tmp/typed &\n")
+        g.send("head -n 1 /dev/hvc0 > /tmp/typed &\n")
         time.sleep(2)
         hvc.sendall(b"typed-into-hvc0\n")
         deadline = time.monotonic() + CMD_TIMEOUT
