@@ -45,6 +45,10 @@ static void test_arith(void **state)
 	    0x2211,
 	    0x55,
 	    0x77,
+	    0x10,		     /* rotates after lazy flags: values from the host CPU */
+	    0x1000000010101ULL,
+	    0x881,
+	    0x1001010001ULL,
 	};
 	unsigned i;
 

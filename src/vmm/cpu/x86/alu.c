@@ -79,6 +79,9 @@ uint32_t x86_flags(struct x86_cpu *cpu)
 		f |= a == sign ? F_OF : 0;
 		f |= (a ^ res) & F_AF;
 		break;
+	case CC_ROT:
+		f |= (uint32_t)cpu->cc_src1 & (F_CF | F_OF | F_AF);
+		break;
 	}
 	return f;
 }
@@ -128,7 +131,7 @@ bool x86_cond(struct x86_cpu *cpu, unsigned cc)
 		case 7: r = sext(a, size) <= sext(b, size); goto out;
 		}
 	} else if ((op & ~3u) == CC_LOGIC || (op & ~3u) == CC_INC || (op & ~3u) == CC_DEC ||
-		   (op & ~3u) == CC_ADD) {
+		   (op & ~3u) == CC_ADD || (op & ~3u) == CC_ROT) {
 		/* ZF and SF come from the result alone. */
 		unsigned size = 1u << (op & 3);
 		int64_t v = sext(cpu->cc_res, size);
@@ -207,9 +210,28 @@ uint64_t x86_alu(struct x86_cpu *cpu, unsigned op, uint64_t a, uint64_t b, unsig
 	}
 }
 
-/* Set CF and OF explicitly (rotates), keeping the other flags. */
+/* Set CF and OF explicitly (rotates), keeping the other flags. After the
+ * common lazy operations this stays lazy (CC_ROT) instead of computing them. */
 static void set_cf_of(struct x86_cpu *cpu, bool cf, bool of)
 {
+	uint32_t af;
+
+	switch (cpu->cc_op & ~3u) {
+	case CC_LOGIC:
+		af = 0;
+		goto lazy;
+	case CC_ROT:
+		af = (uint32_t)cpu->cc_src1 & F_AF;
+		goto lazy;
+	case CC_ADD:
+	case CC_SUB:
+		af = (uint32_t)(cpu->cc_src1 ^ cpu->cc_src2 ^ cpu->cc_res) & F_AF;
+	lazy:
+		cpu->cc_op = CC_ROT | (cpu->cc_op & 3);
+		cpu->cc_src1 = af | (cf ? F_CF : 0) | (of ? F_OF : 0);
+		cpu->cc_src2 = 0;
+		return;
+	}
 	x86_flags_commit(cpu);
 	cpu->rflags &= ~(uint64_t)(F_CF | F_OF);
 	cpu->rflags |= (cf ? F_CF : 0) | (of ? F_OF : 0);

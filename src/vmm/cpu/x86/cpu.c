@@ -208,18 +208,7 @@ enum x86_exit x86_cpu_exec(struct x86_cpu *cpu, uint64_t budget)
 			return X86_EXIT_REQUEST;
 		}
 		if (likely(!cpu->trace)) {
-			/* The fast loop: runs until the budget ends, an exit is requested, or
-			 * an instruction halts, opens the interrupt window or pauses. */
-			do {
-				cpu->insn_rip = cpu->rip;
-				cpu->insn_rsp = cpu->gpr[X86_RSP];
-				x86_flags_checkpoint(cpu);
-				cpu->shadow = 0;
-				x86_step(cpu);
-				cpu->insns++;
-				cpu->budget--;
-			} while (likely(cpu->budget) && !(cpu->halted | cpu->window_event | cpu->pause_hint) &&
-				 !atomic_load_explicit(&cpu->exit_request, memory_order_relaxed));
+			x86_run(cpu); /* the fast loop (insn.c) */
 		} else {
 			cpu->insn_rip = cpu->rip;
 			cpu->insn_rsp = cpu->gpr[X86_RSP];

@@ -284,7 +284,7 @@ static inline __attribute__((always_inline)) bool cond_fast(struct x86_cpu *cpu,
 
 /* --- stack --- */
 
-void x86_push(struct x86_cpu *cpu, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void push(struct x86_cpu *cpu, uint64_t v, unsigned size)
 {
 	uint64_t m = sp_mask(cpu), sp = (cpu->gpr[X86_RSP] - size) & m;
 
@@ -292,7 +292,7 @@ void x86_push(struct x86_cpu *cpu, uint64_t v, unsigned size)
 	cpu->gpr[X86_RSP] = (cpu->gpr[X86_RSP] & ~m) | sp;
 }
 
-uint64_t x86_pop(struct x86_cpu *cpu, unsigned size)
+static inline __attribute__((always_inline)) uint64_t pop(struct x86_cpu *cpu, unsigned size)
 {
 	uint64_t m = sp_mask(cpu), sp = cpu->gpr[X86_RSP];
 	uint64_t v = mem_read(cpu, SEG_SS, sp & m, size);
@@ -300,6 +300,27 @@ uint64_t x86_pop(struct x86_cpu *cpu, unsigned size)
 	cpu->gpr[X86_RSP] = (sp & ~m) | ((sp + size) & m);
 	return v;
 }
+
+void x86_push(struct x86_cpu *cpu, uint64_t v, unsigned size)
+{
+	push(cpu, v, size);
+}
+
+uint64_t x86_pop(struct x86_cpu *cpu, unsigned size)
+{
+	return pop(cpu, size);
+}
+
+/* Run fn(args..., size) with size a constant for each operand size (2, 4 or 8). */
+#define BY_SIZE(os, fn, ...)                      \
+	do {                                      \
+		if ((os) == 8)                    \
+			fn(__VA_ARGS__, 8);       \
+		else if ((os) == 4)               \
+			fn(__VA_ARGS__, 4);       \
+		else                              \
+			fn(__VA_ARGS__, 2);       \
+	} while (0)
 
 /* --- read-modify-write with LOCK --- */
 
@@ -443,6 +464,14 @@ static uint64_t rmw(struct x86_cpu *cpu, struct insn *d, unsigned kind, unsigned
 	{
 		uint64_t lin = seg_lin(cpu, d->ea_seg, ea);
 		int user = cpu_user(cpu);
+		/* TLB hit for writing within one page: update guest RAM in place. */
+		if ((lin & 0xfff) + size <= 0x1000 && (p = x86_tlb_hit(cpu, lin, ACC_W, user))) {
+			old = 0;
+			memcpy(&old, p, size);
+			new = rmw_apply(cpu, kind, op, old, src, size, cf);
+			memcpy(p, &new, size);
+			return old;
+		}
 		/* Probe for write first so a read-only page faults before any side effect. */
 		probe_write(cpu, d, size);
 		old = x86_read_lin(cpu, lin, size, user);
@@ -987,13 +1016,11 @@ static inline __attribute__((always_inline)) struct insn *fetch_insn(struct x86_
 
 		memcpy(&b0, p, 8);
 		memcpy(&b1, p + 8, 8);
-		if (e->host == p && e->d.cache_mode == mode) {
-			unsigned len = e->d.len;
-			uint64_t m0 = len >= 8 ? ~0ULL : (1ULL << (8 * len)) - 1;
-			uint64_t m1 = len <= 8 ? 0 : (1ULL << (8 * (len - 8))) - 1;
-			if (!((b0 ^ e->bytes[0]) & m0) && !((b1 ^ e->bytes[1]) & m1))
-				return &e->d;
-		}
+		/* All 16 bytes are compared, not just the instruction's: a change after
+		 * it only costs a decode, and the hit test needs no masks. */
+		if (e->host == p && e->d.cache_mode == mode &&
+		    !((b0 ^ e->bytes[0]) | (b1 ^ e->bytes[1])))
+			return &e->d;
 		cpu->fetch_ptr = p;
 		cpu->fetch_end = cpu->fetch_page_host + 0x1000;
 		cpu->fetch_bias = cpu->rip - (uint64_t)(uintptr_t)p;
@@ -1018,8 +1045,120 @@ static inline uint64_t imm_z(const struct insn *d, unsigned opsize)
 	return opsize == 2 ? d->imm & 0xffff : (uint64_t)sext(d->imm, 4);
 }
 
-/* Execute one instruction at cpu->rip. */
-void x86_step(struct x86_cpu *cpu)
+/*
+ * The hot one-byte opcodes, one inlined copy per opcode and operand size so
+ * that the operand size, ALU operation and form fold at compile time.
+ */
+
+/* ALU op (0-7) in form 0 (Eb,Gb / Ev,Gv), 1 (Gb,Eb / Gv,Ev) or 2 (AL/eAX, imm). */
+static inline __attribute__((always_inline)) void alu_form(struct x86_cpu *cpu, struct insn *d,
+							   unsigned op, unsigned form, unsigned size)
+{
+	uint64_t v, t;
+
+	switch (form) {
+	case 0:
+		if (d->lock && d->mod == 3)
+			x86_ud(cpu);
+		if (op == 7)
+			alu_fast(cpu, 7, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
+		else if (d->mod == 3) /* register fast path */
+			x86_set_reg(cpu, d, d->rm,
+				    alu_fast(cpu, op, x86_get_reg(cpu, d, d->rm, size),
+					     x86_get_reg(cpu, d, d->reg, size), size),
+				    size);
+		else
+			rmw(cpu, d, RMW_ALU, op, x86_get_reg(cpu, d, d->reg, size), size, d->lock);
+		break;
+	case 1:
+		v = alu_fast(cpu, op, x86_get_reg(cpu, d, d->reg, size), rm_read(cpu, d, size), size);
+		if (op != 7)
+			x86_set_reg(cpu, d, d->reg, v, size);
+		break;
+	default:
+		t = size == 1 ? d->imm : imm_z(d, size);
+		v = alu_fast(cpu, op, cpu->gpr[X86_RAX], t, size);
+		if (op != 7)
+			x86_set_reg(cpu, d, X86_RAX, v, size);
+		break;
+	}
+}
+
+#define ALU_CASES(o)                                                \
+	case (o) * 8 + 0:                                           \
+		alu_form(cpu, d, o, 0, 1);                          \
+		break;                                              \
+	case (o) * 8 + 1:                                           \
+		BY_SIZE(os, alu_form, cpu, d, o, 0);                \
+		break;                                              \
+	case (o) * 8 + 2:                                           \
+		alu_form(cpu, d, o, 1, 1);                          \
+		break;                                              \
+	case (o) * 8 + 3:                                           \
+		BY_SIZE(os, alu_form, cpu, d, o, 1);                \
+		break;                                              \
+	case (o) * 8 + 4:                                           \
+		alu_form(cpu, d, o, 2, 1);                          \
+		break;                                              \
+	case (o) * 8 + 5:                                           \
+		BY_SIZE(os, alu_form, cpu, d, o, 2);                \
+		break
+
+/* Group 1 (80, 81, 83): op r/m, imm. */
+static inline __attribute__((always_inline)) void grp1(struct x86_cpu *cpu, struct insn *d,
+						       unsigned b, unsigned size)
+{
+	unsigned op = d->reg & 7;
+	uint64_t t = b == 0x81 ? imm_z(d, size) : (uint64_t)sext(d->imm, 1);
+
+	if (d->lock && (d->mod == 3 || op == 7))
+		x86_ud(cpu);
+	if (op == 7)
+		alu_fast(cpu, 7, rm_read(cpu, d, size), t, size);
+	else if (d->mod == 3) /* register fast path */
+		x86_set_reg(cpu, d, d->rm, alu_fast(cpu, op, x86_get_reg(cpu, d, d->rm, size), t, size),
+			    size);
+	else
+		rmw(cpu, d, RMW_ALU, op, t, size, d->lock);
+}
+
+/* TEST r/m, r (84, 85). */
+static inline __attribute__((always_inline)) void test_rm_r(struct x86_cpu *cpu, struct insn *d,
+							    unsigned size)
+{
+	alu_fast(cpu, 4, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
+}
+
+/* MOV r/m, r (88, 89) and MOV r, r/m (8A, 8B). */
+static inline __attribute__((always_inline)) void mov_rm_r(struct x86_cpu *cpu, struct insn *d,
+							   bool load, unsigned size)
+{
+	if (load)
+		x86_set_reg(cpu, d, d->reg, rm_read(cpu, d, size), size);
+	else
+		rm_write(cpu, d, x86_get_reg(cpu, d, d->reg, size), size);
+}
+
+/* LEA (8D). */
+static inline __attribute__((always_inline)) void lea(struct x86_cpu *cpu, struct insn *d,
+						      unsigned size)
+{
+	if (d->mod == 3)
+		x86_ud(cpu);
+	x86_set_reg(cpu, d, d->reg, ea_of(cpu, d), size);
+}
+
+/* MOV r/m, imm (C7). */
+static inline __attribute__((always_inline)) void mov_rm_imm(struct x86_cpu *cpu, struct insn *d,
+							     unsigned size)
+{
+	if (d->reg & 7)
+		x86_ud(cpu);
+	rm_write(cpu, d, imm_z(d, size), size);
+}
+
+/* Execute one instruction at cpu->rip (inlined into the loops below). */
+static inline __attribute__((always_inline)) void step(struct x86_cpu *cpu)
 {
 	struct insn local, *d;
 	uint8_t b;
@@ -1032,7 +1171,23 @@ void x86_step(struct x86_cpu *cpu)
 	os = d->opsize;
 	sos = d->stack_opsize;
 	if (d->op >= 0x100) {
-		exec_0f(cpu, d);
+		/* The hottest two-byte opcodes inline: Jcc rel32, MOVZX. */
+		if ((d->op & 0xfff0) == 0x0f80 && !d->lock) {
+			if (cond_fast(cpu, d->op & 15)) {
+				jump_to(cpu, x86_next_rip(cpu) + sext(d->imm, os == 2 ? 2 : 4), sos);
+				return;
+			}
+		} else if ((d->op == 0x0fb6 || d->op == 0x0fb7) && !d->lock) {
+			v = rm_read(cpu, d, d->op == 0x0fb7 ? 2 : 1);
+			if (os == 8)
+				cpu->gpr[d->reg] = v;
+			else
+				x86_set_reg(cpu, d, d->reg, v, os);
+		} else {
+			exec_0f(cpu, d);
+			return;
+		}
+		cpu->rip = cpu->code64 ? x86_next_rip(cpu) : x86_next_rip(cpu) & size_mask(cpu->def_size);
 		return;
 	}
 	b = (uint8_t)d->op;
@@ -1049,46 +1204,14 @@ void x86_step(struct x86_cpu *cpu)
 	}
 
 	switch (b) {
-	case 0x00: case 0x01: case 0x02: case 0x03: case 0x04: case 0x05:
-	case 0x08: case 0x09: case 0x0a: case 0x0b: case 0x0c: case 0x0d:
-	case 0x10: case 0x11: case 0x12: case 0x13: case 0x14: case 0x15:
-	case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d:
-	case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25:
-	case 0x28: case 0x29: case 0x2a: case 0x2b: case 0x2c: case 0x2d:
-	case 0x30: case 0x31: case 0x32: case 0x33: case 0x34: case 0x35:
-	case 0x38: case 0x39: case 0x3a: case 0x3b: case 0x3c: case 0x3d: {
-		unsigned op = b >> 3;
-		size = (b & 1) ? os : 1;
-		switch (b & 7) {
-		case 0:
-		case 1:
-			if (d->lock && d->mod == 3)
-				x86_ud(cpu);
-			if (op == 7)
-				alu_fast(cpu, 7, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
-			else if (d->mod == 3) /* register fast path */
-				x86_set_reg(cpu, d, d->rm,
-					    alu_fast(cpu, op, x86_get_reg(cpu, d, d->rm, size),
-						    x86_get_reg(cpu, d, d->reg, size), size),
-					    size);
-			else
-				rmw(cpu, d, RMW_ALU, op, x86_get_reg(cpu, d, d->reg, size), size, d->lock);
-			break;
-		case 2:
-		case 3:
-			v = alu_fast(cpu, op, x86_get_reg(cpu, d, d->reg, size), rm_read(cpu, d, size), size);
-			if (op != 7)
-				x86_set_reg(cpu, d, d->reg, v, size);
-			break;
-		default:
-			t = (b & 1) ? imm_z(d, os) : d->imm;
-			v = alu_fast(cpu, op, cpu->gpr[X86_RAX], t, size);
-			if (op != 7)
-				x86_set_reg(cpu, d, X86_RAX, v, size);
-			break;
-		}
-		break;
-	}
+	ALU_CASES(0);
+	ALU_CASES(1);
+	ALU_CASES(2);
+	ALU_CASES(3);
+	ALU_CASES(4);
+	ALU_CASES(5);
+	ALU_CASES(6);
+	ALU_CASES(7);
 	case 0x06: case 0x0e: case 0x16: case 0x1e: /* PUSH ES/CS/SS/DS */
 		if (cpu->code64)
 			x86_ud(cpu);
@@ -1116,9 +1239,17 @@ void x86_step(struct x86_cpu *cpu)
 		inc_dec_reg(cpu, d, b >= 0x48, os);
 		break;
 	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
-		x86_push(cpu, cpu->gpr[(b & 7) | ((d->rex & 1) << 3)] , sos);
+		if (sos == 8)
+			push(cpu, cpu->gpr[(b & 7) | ((d->rex & 1) << 3)], 8);
+		else
+			x86_push(cpu, cpu->gpr[(b & 7) | ((d->rex & 1) << 3)], sos);
 		break;
 	case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
+		if (sos == 8) {
+			v = pop(cpu, 8);
+			cpu->gpr[(b & 7) | ((d->rex & 1) << 3)] = v;
+			break;
+		}
 		v = x86_pop(cpu, sos);
 		x86_set_reg(cpu, d, (b & 7) | ((d->rex & 1) << 3), v, sos);
 		break;
@@ -1177,24 +1308,22 @@ void x86_step(struct x86_cpu *cpu)
 			return;
 		}
 		break;
-	case 0x80: case 0x81: case 0x82: case 0x83: {
-		unsigned op;
+	case 0x80: case 0x82:
 		if (b == 0x82 && cpu->code64)
 			x86_ud(cpu);
-		size = (b & 1) ? os : 1;
-		op = d->reg & 7;
-		t = b == 0x81 ? imm_z(d, os) : (uint64_t)sext(d->imm, 1);
-		if (d->lock && (d->mod == 3 || op == 7))
-			x86_ud(cpu);
-		if (op == 7)
-			alu_fast(cpu, 7, rm_read(cpu, d, size), t, size);
-		else
-			rmw(cpu, d, RMW_ALU, op, t, size, d->lock);
+		grp1(cpu, d, 0x80, 1);
 		break;
-	}
-	case 0x84: case 0x85:
-		size = (b & 1) ? os : 1;
-		alu_fast(cpu, 4, rm_read(cpu, d, size), x86_get_reg(cpu, d, d->reg, size), size);
+	case 0x81:
+		BY_SIZE(os, grp1, cpu, d, 0x81);
+		break;
+	case 0x83:
+		BY_SIZE(os, grp1, cpu, d, 0x83);
+		break;
+	case 0x84:
+		test_rm_r(cpu, d, 1);
+		break;
+	case 0x85:
+		BY_SIZE(os, test_rm_r, cpu, d);
 		break;
 	case 0x86: case 0x87:
 		size = (b & 1) ? os : 1;
@@ -1204,13 +1333,17 @@ void x86_step(struct x86_cpu *cpu)
 		v = rmw(cpu, d, RMW_XCHG, 0, t, size, true);
 		x86_set_reg(cpu, d, d->reg, v, size);
 		break;
-	case 0x88: case 0x89:
-		size = (b & 1) ? os : 1;
-		rm_write(cpu, d, x86_get_reg(cpu, d, d->reg, size), size);
+	case 0x88:
+		mov_rm_r(cpu, d, false, 1);
 		break;
-	case 0x8a: case 0x8b:
-		size = (b & 1) ? os : 1;
-		x86_set_reg(cpu, d, d->reg, rm_read(cpu, d, size), size);
+	case 0x89:
+		BY_SIZE(os, mov_rm_r, cpu, d, false);
+		break;
+	case 0x8a:
+		mov_rm_r(cpu, d, true, 1);
+		break;
+	case 0x8b:
+		BY_SIZE(os, mov_rm_r, cpu, d, true);
 		break;
 	case 0x8c:
 		if ((d->reg & 7) > 5)
@@ -1218,9 +1351,7 @@ void x86_step(struct x86_cpu *cpu)
 		rm_write(cpu, d, cpu->seg[d->reg & 7].selector, d->mod == 3 ? os : 2);
 		break;
 	case 0x8d:
-		if (d->mod == 3)
-			x86_ud(cpu);
-		x86_set_reg(cpu, d, d->reg, ea_of(cpu, d), os);
+		BY_SIZE(os, lea, cpu, d);
 		break;
 	case 0x8e:
 		load_sreg(cpu, d->reg & 7, rm_read(cpu, d, 2));
@@ -1332,12 +1463,17 @@ void x86_step(struct x86_cpu *cpu)
 			rm_write(cpu, d, rm_read(cpu, d, size), size);
 			break;
 		}
+		if (d->mod == 3) { /* register fast path */
+			v = x86_shift(cpu, d->reg & 7, x86_get_reg(cpu, d, d->rm, size), count, size);
+			x86_set_reg(cpu, d, d->rm, v, size);
+			break;
+		}
 		rmw(cpu, d, RMW_SHIFT, d->reg & 7, count, size, false);
 		break;
 	}
 	case 0xc2: case 0xc3: /* RET near */
 		t = b == 0xc2 ? d->imm : 0;
-		v = x86_pop(cpu, sos);
+		v = sos == 8 ? pop(cpu, 8) : x86_pop(cpu, sos);
 		if (t) {
 			uint64_t m = sp_mask(cpu);
 			cpu->gpr[X86_RSP] = (cpu->gpr[X86_RSP] & ~m) | ((cpu->gpr[X86_RSP] + t) & m);
@@ -1354,12 +1490,13 @@ void x86_step(struct x86_cpu *cpu)
 		load_sreg(cpu, b == 0xc4 ? SEG_ES : SEG_DS, t);
 		x86_set_reg(cpu, d, d->reg, v, os);
 		break;
-	case 0xc6: case 0xc7:
-		size = (b & 1) ? os : 1;
+	case 0xc6:
 		if (d->reg & 7)
 			x86_ud(cpu);
-		t = size == 1 ? d->imm : imm_z(d, os);
-		rm_write(cpu, d, t, size);
+		rm_write(cpu, d, d->imm, 1);
+		break;
+	case 0xc7:
+		BY_SIZE(os, mov_rm_imm, cpu, d);
 		break;
 	case 0xc8: { /* ENTER */
 		uint16_t alloc = d->imm;
@@ -1473,7 +1610,10 @@ void x86_step(struct x86_cpu *cpu)
 	}
 	case 0xe8: /* CALL rel */
 		rel = sext(d->imm, os == 2 ? 2 : 4);
-		x86_push(cpu, x86_next_rip(cpu), sos);
+		if (sos == 8)
+			push(cpu, x86_next_rip(cpu), 8);
+		else
+			x86_push(cpu, x86_next_rip(cpu), sos);
 		jump_to(cpu, x86_next_rip(cpu) + rel, sos);
 		return;
 	case 0xe9:
@@ -1600,6 +1740,30 @@ void x86_step(struct x86_cpu *cpu)
 		x86_ud(cpu);
 	}
 	cpu->rip = cpu->code64 ? x86_next_rip(cpu) : x86_next_rip(cpu) & size_mask(cpu->def_size);
+}
+
+void x86_step(struct x86_cpu *cpu)
+{
+	step(cpu);
+}
+
+/*
+ * Run instructions until the budget ends, an exit is requested, or an
+ * instruction halts, opens the interrupt window or pauses. Each instruction
+ * first records the state a fault goes back to.
+ */
+void x86_run(struct x86_cpu *cpu)
+{
+	do {
+		cpu->insn_rip = cpu->rip;
+		cpu->insn_rsp = cpu->gpr[X86_RSP];
+		x86_flags_checkpoint(cpu);
+		cpu->shadow = 0;
+		step(cpu);
+		cpu->insns++;
+		cpu->budget--;
+	} while (likely(cpu->budget) && !(cpu->halted | cpu->window_event | cpu->pause_hint) &&
+		 !atomic_load_explicit(&cpu->exit_request, memory_order_relaxed));
 }
 
 /* The two-byte opcode map (0F xx). */

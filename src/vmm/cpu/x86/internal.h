@@ -46,6 +46,9 @@ enum {
 	CC_NONE = 0, /* rflags holds the flags */
 	CC_ADD = 4, CC_ADC = 8, CC_SUB = 12, CC_SBB = 16, CC_LOGIC = 20, CC_INC = 24,
 	CC_DEC = 28, CC_SHL = 32, CC_SHR = 36, CC_SAR = 40, CC_MUL = 44, CC_NEG = 48,
+	/* A rotate after a lazy operation: ZF, SF and PF still come from cc_res,
+	 * CF, OF and AF are the bits of cc_src1. */
+	CC_ROT = 52,
 };
 
 /* Page-fault error code bits. */
@@ -81,14 +84,14 @@ struct insn {
 /*
  * The decoded-instruction cache: decoded instructions keyed by the host
  * address of their first byte (that is, by guest physical address). An entry
- * keeps a copy of the instruction bytes and is used only while guest memory
+ * keeps a copy of the 16 bytes from there and is used only while guest memory
  * still holds those bytes, so code written by this vCPU, another vCPU or a
  * device is never executed stale, without any invalidation protocol.
  */
-#define X86_ICACHE_SIZE 4096
+#define X86_ICACHE_SIZE 16384
 struct x86_icache_entry {
 	const uint8_t *host;
-	uint64_t bytes[2]; /* the instruction's bytes (d.len of them count) */
+	uint64_t bytes[2]; /* the 16 bytes at host when decoded (the instruction and what follows) */
 	struct insn d;
 };
 _Static_assert(sizeof(struct x86_icache_entry) == 64, "one cache line per entry");
@@ -116,6 +119,14 @@ void x86_write_lin(struct x86_cpu *cpu, uint64_t lin, uint64_t value, unsigned s
 uint8_t *x86_lin_ptr(struct x86_cpu *cpu, uint64_t lin, unsigned size, enum acc acc, int user);
 uint8_t *x86_tlb_fill(struct x86_cpu *cpu, uint64_t lin, enum acc acc, int user, bool probe,
 		      uint64_t *gpa_out);
+/* Host address of lin if the TLB holds its page for acc, else NULL (no walk, no fault). */
+static inline uint8_t *x86_tlb_hit(struct x86_cpu *cpu, uint64_t lin, enum acc acc, int user)
+{
+	const struct x86_tlb_entry *e = &cpu->tlb[user][(lin >> 12) & (X86_TLB_SIZE - 1)];
+	uint64_t tag = acc == ACC_W ? e->tag_w : acc == ACC_R ? e->tag_r : e->tag_x;
+
+	return tag == (lin & ~0xfffULL) ? (uint8_t *)(e->addend + lin) : NULL;
+}
 void x86_tlb_flush(struct x86_cpu *cpu, bool global_too);
 void x86_tlb_flush_page(struct x86_cpu *cpu, uint64_t lin);
 bool x86_canonical(uint64_t lin);
@@ -148,7 +159,8 @@ static inline void x86_check_stack_canonical(struct x86_cpu *cpu, int seg, uint6
 }
 
 /* Fast path of a data read: TLB hit within a page, else the slow path. */
-static inline uint64_t mem_read(struct x86_cpu *cpu, int seg, uint64_t ea, unsigned size)
+static inline __attribute__((always_inline)) uint64_t mem_read(struct x86_cpu *cpu, int seg,
+							   uint64_t ea, unsigned size)
 {
 	uint64_t lin = seg_lin(cpu, seg, ea);
 	int user = cpu_user(cpu);
@@ -167,7 +179,8 @@ static inline uint64_t mem_read(struct x86_cpu *cpu, int seg, uint64_t ea, unsig
 	return x86_read_lin(cpu, lin, size, user);
 }
 
-static inline void mem_write(struct x86_cpu *cpu, int seg, uint64_t ea, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void mem_write(struct x86_cpu *cpu, int seg, uint64_t ea,
+							 uint64_t v, unsigned size)
 {
 	uint64_t lin = seg_lin(cpu, seg, ea);
 	int user = cpu_user(cpu);
@@ -197,8 +210,9 @@ static inline void x86_probe_write(struct x86_cpu *cpu, int seg, uint64_t ea, un
 	int user = cpu_user(cpu);
 
 	x86_check_stack_canonical(cpu, seg, lin);
-	x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
-	if ((lin & 0xfff) + size > 0x1000)
+	if (!x86_tlb_hit(cpu, lin, ACC_W, user))
+		x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
+	if ((lin & 0xfff) + size > 0x1000 && !x86_tlb_hit(cpu, (lin | 0xfff) + 1, ACC_W, user))
 		x86_tlb_fill(cpu, (lin | 0xfff) + 1, ACC_W, user, false, &gpa);
 }
 
@@ -317,6 +331,8 @@ static inline uint64_t x86_next_rip(const struct x86_cpu *cpu)
 
 /* --- decode helpers for fpu.c / sse.c (insn.c) --- */
 void x86_step(struct x86_cpu *cpu);
+/* The fast loop of x86_cpu_exec (untraced): steps while nothing needs the outer loop. */
+void x86_run(struct x86_cpu *cpu);
 void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d);
 void x86_exec_system(struct x86_cpu *cpu, struct insn *d);
 uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d); /* final effective address */

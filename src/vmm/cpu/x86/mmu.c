@@ -302,7 +302,9 @@ uint64_t x86_read_lin(struct x86_cpu *cpu, uint64_t lin, unsigned size, int user
 			v |= x86_read_lin(cpu, lin + i, 1, user) << (8 * i);
 		return v;
 	}
-	p = x86_tlb_fill(cpu, lin, ACC_R, user, false, &gpa);
+	p = x86_tlb_hit(cpu, lin, ACC_R, user);
+	if (!p)
+		p = x86_tlb_fill(cpu, lin, ACC_R, user, false, &gpa);
 	if (p) {
 		memcpy(&v, p, size);
 		return v;
@@ -328,7 +330,9 @@ void x86_write_lin(struct x86_cpu *cpu, uint64_t lin, uint64_t value, unsigned s
 			x86_write_lin(cpu, lin + i, value >> (8 * i), 1, user);
 		return;
 	}
-	p = x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
+	p = x86_tlb_hit(cpu, lin, ACC_W, user);
+	if (!p)
+		p = x86_tlb_fill(cpu, lin, ACC_W, user, false, &gpa);
 	if (p) {
 		memcpy(p, &value, size);
 		return;
@@ -340,15 +344,13 @@ void x86_write_lin(struct x86_cpu *cpu, uint64_t lin, uint64_t value, unsigned s
 /* Host pointer for an access that stays inside one RAM page, or NULL. */
 uint8_t *x86_lin_ptr(struct x86_cpu *cpu, uint64_t lin, unsigned size, enum acc acc, int user)
 {
-	struct x86_tlb_entry *e = &cpu->tlb[user][(lin >> 12) & (X86_TLB_SIZE - 1)];
-	uint64_t tag = acc == ACC_W ? e->tag_w : acc == ACC_R ? e->tag_r : e->tag_x;
+	uint8_t *p;
 	uint64_t gpa;
 
 	if ((lin & 0xfff) + size > 0x1000)
 		return NULL;
-	if (tag == (lin & ~0xfffULL))
-		return (uint8_t *)(e->addend + lin);
-	return x86_tlb_fill(cpu, lin, acc, user, false, &gpa);
+	p = x86_tlb_hit(cpu, lin, acc, user);
+	return p ? p : x86_tlb_fill(cpu, lin, acc, user, false, &gpa);
 }
 
 int x86_cpu_read_virt(struct x86_cpu *cpu, uint64_t lin, void *buf, unsigned len)

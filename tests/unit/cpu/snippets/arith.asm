@@ -102,6 +102,39 @@ org 0x100000
 	mov [rdi+176], rax
 	call sub1
 	mov [rdi+184], rax          ; 0x77
+	; Rotates keep ZF/SF/PF/AF of the operation before them (lazy flags).
+	mov rax, 0x0f
+	add rax, 1
+	ror rax, 1
+	pushfq
+	pop rax
+	and rax, 0x8d5
+	mov [rdi+192], rax          ; AF from the ADD
+	mov eax, 0x80000001
+	xor eax, 0
+	rol eax, 1
+	seto [rdi+200]
+	sets [rdi+201]
+	setc [rdi+202]
+	setz [rdi+203]
+	setp [rdi+204]
+	setl [rdi+205]
+	setbe [rdi+206]
+	pushfq
+	pop rax
+	and rax, 0x8d5
+	mov [rdi+208], rax          ; SF CF OF
+	mov rcx, 5
+	sub rcx, 7
+	ror rcx, 1
+	rol rcx, 1
+	seto [rdi+216]
+	setc [rdi+217]
+	sets [rdi+218]
+	setg [rdi+219]
+	mov edx, 0x10
+	adc rdx, 0
+	mov [rdi+220], dl
 	hlt
 sub1:
 	mov rax, 0x77
