@@ -17,6 +17,10 @@ struct command {
 	const char *args;
 };
 
+/* autostart and net-autostart: PUT COLLECTION/NAME/autostart (see commands.c). */
+int set_autostart(struct client *c, int argc, char **argv, const char *collection,
+		  const char *what_fmt);
+
 int cmd_list(struct client *c, int argc, char **argv);
 int cmd_define(struct client *c, int argc, char **argv);
 int cmd_undefine(struct client *c, int argc, char **argv);

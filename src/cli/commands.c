@@ -362,18 +362,26 @@ int cmd_resume(struct client *c, int argc, char **argv)
 	return simple_action(c, argc, argv, "resume", "Domain '%s' resumed");
 }
 
-/* berth autostart DOMAIN [--disable] */
-int cmd_autostart(struct client *c, int argc, char **argv)
+/*
+ * berth autostart DOMAIN / net-autostart NETWORK [--disable]: PUT
+ * COLLECTION/NAME/autostart. what_fmt names the object in the message, with
+ * virsh's wording ("Domain '%s'", "Network %s").
+ */
+int set_autostart(struct client *c, int argc, char **argv, const char *collection,
+		  const char *what_fmt)
 {
 	bool disable = false;
 	const struct flag flags[] = {{"disable", &disable}};
-	const char *dom;
-	char *path;
+	const char *name;
+	char *esc, *path;
 	json_t *j, *body;
 
-	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &dom, 1) < 0)
+	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &name, 1) < 0)
 		return 1;
-	path = dom_path(dom, "/autostart");
+	esc = client_escape(name);
+	if (asprintf(&path, "%s/%s/autostart", collection, esc) < 0)
+		die("out of memory");
+	free(esc);
 	body = json_pack("{s:b}", "autostart", !disable);
 	j = client_call(c, "PUT", path, body);
 	json_decref(body);
@@ -381,10 +389,14 @@ int cmd_autostart(struct client *c, int argc, char **argv)
 	if (!j)
 		return 1;
 	json_decref(j);
-	printf(disable ? "Domain '%s' unmarked as autostarted\n"
-		       : "Domain '%s' marked as autostarted\n",
-	       dom);
+	printf(what_fmt, name);
+	printf(disable ? " unmarked as autostarted\n" : " marked as autostarted\n");
 	return 0;
+}
+
+int cmd_autostart(struct client *c, int argc, char **argv)
+{
+	return set_autostart(c, argc, argv, "domains", "Domain '%s'");
 }
 
 /* A string member, or "-". */

@@ -161,26 +161,7 @@ int cmd_net_dumpxml(struct client *c, int argc, char **argv)
 /* berth net-autostart NETWORK [--disable] */
 int cmd_net_autostart(struct client *c, int argc, char **argv)
 {
-	bool disable = false;
-	const struct flag flags[] = {{"disable", &disable}};
-	const char *net;
-	char *path;
-	json_t *j, *body;
-
-	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &net, 1) < 0)
-		return 1;
-	path = net_path(net, "/autostart");
-	body = json_pack("{s:b}", "autostart", !disable);
-	j = client_call(c, "PUT", path, body);
-	json_decref(body);
-	free(path);
-	if (!j)
-		return 1;
-	json_decref(j);
-	printf(disable ? "Network %s unmarked as autostarted\n"
-		       : "Network %s marked as autostarted\n",
-	       net);
-	return 0;
+	return set_autostart(c, argc, argv, "networks", "Network %s");
 }
 
 /* berth net-info NETWORK (virsh's layout) */
