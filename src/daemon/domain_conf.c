@@ -5,6 +5,7 @@
  * elements are refused: berth does not guess.
  */
 #include "daemon/domain_conf.h"
+#include "daemon/xmlutil.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -132,46 +133,10 @@ int uuid_generate(unsigned char u[16], struct berr *err)
 	return 0;
 }
 
-/* Is n the element name (in no namespace)? */
-static bool is_elem(xmlNodePtr n, const char *name)
-{
-	return n->type == XML_ELEMENT_NODE && !n->ns && !strcmp((const char *)n->name, name);
-}
-
-/* An attribute's value as a malloc'd string, or NULL when absent. */
-static char *attr(xmlNodePtr n, const char *name)
-{
-	xmlChar *v = xmlGetNoNsProp(n, (const xmlChar *)name);
-	char *s;
-
-	if (!v)
-		return NULL;
-	s = xstrdup((const char *)v);
-	xmlFree(v);
-	return s;
-}
-
-/* The text content of an element, with surrounding white space removed. */
-static char *text(xmlNodePtr n)
-{
-	xmlChar *v = xmlNodeGetContent(n);
-	char *s, *start, *end;
-
-	s = xstrdup(v ? (const char *)v : "");
-	xmlFree(v);
-	for (start = s; isspace((unsigned char)*start); start++)
-		;
-	end = start + strlen(start);
-	while (end > start && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	memmove(s, start, end - start + 1);
-	return s;
-}
-
 /* Does attribute name of n equal value? */
 static bool attr_is(xmlNodePtr n, const char *name, const char *value)
 {
-	char *v = attr(n, name);
+	char *v = xml_attr(n, name);
 	bool eq = v && !strcmp(v, value);
 
 	free(v);
@@ -182,7 +147,7 @@ static bool attr_is(xmlNodePtr n, const char *name, const char *value)
 static xmlNodePtr child(xmlNodePtr n, const char *name)
 {
 	for (xmlNodePtr c = n->children; c; c = c->next)
-		if (is_elem(c, name))
+		if (xml_is_elem(c, name))
 			return c;
 	return NULL;
 }
@@ -257,7 +222,7 @@ static int parse_scaled(xmlNodePtr n, const char *what, uint64_t *out, struct be
 	    {"GB", 1000000000}, {"G", GiB},	     {"GiB", GiB}, {"TB", 1000000000000ULL},
 	    {"T", 1024 * GiB},	{"TiB", 1024 * GiB},
 	};
-	char *unit = attr(n, "unit"), *val = text(n), *end;
+	char *unit = xml_attr(n, "unit"), *val = xml_text(n), *end;
 	uint64_t mult = 0, v;
 	int ret = -1;
 
@@ -287,7 +252,7 @@ out:
 /* <on_poweroff>, <on_reboot>, <on_crash>: destroy, restart (or preserve). */
 static int parse_action(xmlNodePtr n, bool allow_preserve, enum dom_action *out, struct berr *err)
 {
-	char *v = text(n);
+	char *v = xml_text(n);
 	int ret = 0;
 
 	if (!strcmp(v, "destroy"))
@@ -328,7 +293,7 @@ static int parse_os(struct domain_def *def, xmlNodePtr os, struct strlist *warni
 		berr_set(err, BERR_INVALID, "<os>: <type> is missing");
 		return -1;
 	}
-	v = text(type);
+	v = xml_text(type);
 	if (strcmp(v, "hvm")) {
 		berr_set(err, BERR_UNSUPPORTED, "<os><type>%s</type>: berth runs hvm guests only",
 			 v);
@@ -336,7 +301,7 @@ static int parse_os(struct domain_def *def, xmlNodePtr os, struct strlist *warni
 		return -1;
 	}
 	free(v);
-	v = attr(type, "arch");
+	v = xml_attr(type, "arch");
 	if (v && strcmp(v, "x86_64")) {
 		berr_set(err, BERR_UNSUPPORTED,
 			 "<os><type arch='%s'>: berth runs x86_64 guests only", v);
@@ -344,7 +309,7 @@ static int parse_os(struct domain_def *def, xmlNodePtr os, struct strlist *warni
 		return -1;
 	}
 	free(v);
-	v = attr(type, "machine");
+	v = xml_attr(type, "machine");
 	if (v)
 		strlist_add(
 		    warnings,
@@ -359,11 +324,11 @@ static int parse_os(struct domain_def *def, xmlNodePtr os, struct strlist *warni
 			 "no disk boot)");
 		return -1;
 	}
-	def->kernel = text(k);
+	def->kernel = xml_text(k);
 	if ((k = child(os, "initrd")))
-		def->initrd = text(k);
+		def->initrd = xml_text(k);
 	if ((k = child(os, "cmdline")))
-		def->cmdline = text(k);
+		def->cmdline = xml_text(k);
 	if (def->kernel[0] != '/' || (def->initrd && def->initrd[0] != '/')) {
 		berr_set(err, BERR_INVALID, "<os>: <kernel> and <initrd> must be absolute paths");
 		return -1;
@@ -384,7 +349,7 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 	static const char *const target_attrs[] = {"dev", "bus", NULL};
 	struct dom_disk d = {0};
 	xmlNodePtr src = child(n, "source"), tgt = child(n, "target"), drv = child(n, "driver");
-	char *type = attr(n, "type"), *device = attr(n, "device"), *v = NULL, where[96];
+	char *type = xml_attr(n, "type"), *device = xml_attr(n, "device"), *v = NULL, where[96];
 	int ret = -1;
 
 	snprintf(where, sizeof(where), "<disk>");
@@ -398,12 +363,12 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 			 "<disk device='%s'>: berth supports device='disk' only", device);
 		goto out;
 	}
-	if (!tgt || !(d.target = attr(tgt, "dev"))) {
+	if (!tgt || !(d.target = xml_attr(tgt, "dev"))) {
 		berr_set(err, BERR_INVALID, "<disk>: <target dev=...> is missing");
 		goto out;
 	}
 	snprintf(where, sizeof(where), "<disk> %s", d.target);
-	v = attr(tgt, "bus");
+	v = xml_attr(tgt, "bus");
 	if (v ? strcmp(v, "virtio") : strncmp(d.target, "vd", 2)) {
 		berr_set(err, BERR_UNSUPPORTED,
 			 "%s: bus '%s' is not supported (berth has virtio disks only)", where,
@@ -423,14 +388,14 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 	warn_attrs(tgt, where, target_attrs, warnings);
 	if (drv) {
 		warn_attrs(drv, where, driver_attrs, warnings);
-		v = attr(drv, "name");
+		v = xml_attr(drv, "name");
 		if (v && strcmp(v, "qemu")) {
 			berr_set(err, BERR_UNSUPPORTED, "%s: <driver name='%s'> is not supported",
 				 where, v);
 			goto out;
 		}
 		free(v);
-		v = attr(drv, "type");
+		v = xml_attr(drv, "type");
 		if (v && !strcmp(v, "qcow2"))
 			d.format = DOM_DISK_QCOW2;
 		else if (v && strcmp(v, "raw")) {
@@ -439,7 +404,7 @@ static int parse_disk(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 			goto out;
 		}
 	}
-	if (!src || !(d.file = attr(src, "file"))) {
+	if (!src || !(d.file = xml_attr(src, "file"))) {
 		berr_set(err, BERR_INVALID, "%s: <source file=...> is missing", where);
 		goto out;
 	}
@@ -492,7 +457,7 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 	static const char *const if_attrs[] = {"type", NULL};
 	struct dom_net d = {0};
 	xmlNodePtr src = child(n, "source"), mac = child(n, "mac"), model = child(n, "model");
-	char *type = attr(n, "type"), *v = NULL, where[64];
+	char *type = xml_attr(n, "type"), *v = NULL, where[64];
 	unsigned char m[6];
 	int ret = -1;
 
@@ -513,7 +478,7 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 	warn_attrs(n, where, if_attrs, warnings);
 	if (d.type != DOM_NET_USER) {
 		const char *key = d.type == DOM_NET_NETWORK ? "network" : "bridge";
-		if (!src || !(d.source = attr(src, key))) {
+		if (!src || !(d.source = xml_attr(src, key))) {
 			berr_set(err, BERR_INVALID,
 				 "<interface type='%s'>: <source %s=...> is missing", type, key);
 			goto out;
@@ -528,7 +493,7 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 		}
 	}
 	if (model) {
-		v = attr(model, "type");
+		v = xml_attr(model, "type");
 		if (!v || strcmp(v, "virtio")) {
 			berr_set(err, BERR_UNSUPPORTED,
 				 "<interface>: model '%s' is not supported (berth has virtio only)",
@@ -540,7 +505,7 @@ static int parse_interface(struct domain_def *def, xmlNodePtr n, struct strlist 
 	}
 	if (mac) {
 		free(v);
-		v = attr(mac, "address");
+		v = xml_attr(mac, "address");
 		if (!v || parse_mac(v, m) < 0 || (m[0] & 1)) {
 			berr_set(err, BERR_INVALID,
 				 "<interface>: '%s' is not a unicast MAC address", v ? v : "");
@@ -586,7 +551,7 @@ static int parse_chr(struct domain_def *def, xmlNodePtr n, struct strlist *warni
 	const char *what = (const char *)n->name;
 	struct dom_chr c = {0};
 	xmlNodePtr src = child(n, "source"), tgt = child(n, "target");
-	char *type = attr(n, "type"), *v = NULL;
+	char *type = xml_attr(n, "type"), *v = NULL;
 	int ret = -1;
 
 	if (!type || !strcmp(type, "pty"))
@@ -604,7 +569,7 @@ static int parse_chr(struct domain_def *def, xmlNodePtr n, struct strlist *warni
 		goto out;
 	warn_attrs(n, what, chr_attrs, warnings);
 	if (tgt) {
-		v = attr(tgt, "type");
+		v = xml_attr(tgt, "type");
 		if (v && strcmp(v, "serial") && strcmp(v, "isa-serial")) {
 			berr_set(err, BERR_UNSUPPORTED,
 				 "<%s><target type='%s'>: berth has one ISA serial port only", what,
@@ -612,7 +577,7 @@ static int parse_chr(struct domain_def *def, xmlNodePtr n, struct strlist *warni
 			goto out;
 		}
 		free(v);
-		v = attr(tgt, "port");
+		v = xml_attr(tgt, "port");
 		if (v && strcmp(v, "0")) {
 			berr_set(err, BERR_UNSUPPORTED,
 				 "<%s><target port='%s'>: berth has one serial port (port 0)", what,
@@ -626,7 +591,7 @@ static int parse_chr(struct domain_def *def, xmlNodePtr n, struct strlist *warni
 		}
 	}
 	if (c.type != DOM_CHR_PTY) {
-		if (!src || !(c.path = attr(src, "path")) || c.path[0] != '/') {
+		if (!src || !(c.path = xml_attr(src, "path")) || c.path[0] != '/') {
 			berr_set(err, BERR_INVALID,
 				 "<%s type='%s'>: <source path=...> (absolute) is missing", what,
 				 type);
@@ -644,7 +609,7 @@ static int parse_chr(struct domain_def *def, xmlNodePtr n, struct strlist *warni
 		/* A <console> next to a <serial> is the same port: they must agree. */
 		bool same = def->serial.type == c.type &&
 			    (!c.path || (def->serial.path && !strcmp(def->serial.path, c.path)));
-		if (!is_elem(n, "console") || !same) {
+		if (!xml_is_elem(n, "console") || !same) {
 			berr_set(err, BERR_UNSUPPORTED,
 				 "<%s>: berth-vmm has one serial port, already defined differently",
 				 what);
@@ -675,18 +640,18 @@ static int parse_devices(struct domain_def *def, xmlNodePtr devs, struct strlist
 		return -1;
 	for (xmlNodePtr n = devs->children; n; n = n->next) {
 		int r = 0;
-		if (is_elem(n, "disk"))
+		if (xml_is_elem(n, "disk"))
 			r = parse_disk(def, n, warnings, err);
-		else if (is_elem(n, "interface"))
+		else if (xml_is_elem(n, "interface"))
 			r = parse_interface(def, n, warnings, err);
-		else if (is_elem(n, "serial"))
+		else if (xml_is_elem(n, "serial"))
 			r = parse_chr(def, n, warnings, err);
 		if (r < 0)
 			return -1;
 	}
 	/* Consoles after serials, so a console that mirrors serial 0 is recognised. */
 	for (xmlNodePtr n = devs->children; n; n = n->next)
-		if (is_elem(n, "console") && parse_chr(def, n, warnings, err) < 0)
+		if (xml_is_elem(n, "console") && parse_chr(def, n, warnings, err) < 0)
 			return -1;
 	return 0;
 }
@@ -696,7 +661,7 @@ static int parse_vcpu(struct domain_def *def, xmlNodePtr n, struct strlist *warn
 		      struct berr *err)
 {
 	static const char *const vcpu_attrs[] = {"placement", "current", NULL};
-	char *v = text(n), *cur = attr(n, "current"), *end;
+	char *v = xml_text(n), *cur = xml_attr(n, "current"), *end;
 	unsigned long val;
 	int ret = -1;
 
@@ -750,12 +715,12 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 	xmlNodePtr n;
 	char *v;
 
-	if (!is_elem(root, "domain")) {
+	if (!xml_is_elem(root, "domain")) {
 		berr_set(err, BERR_INVALID, "the document's root element is <%s>, not <domain>",
 			 root->name);
 		return -1;
 	}
-	v = attr(root, "type");
+	v = xml_attr(root, "type");
 	if (!v || (strcmp(v, "kvm") && strcmp(v, "qemu"))) {
 		berr_set(err, BERR_UNSUPPORTED,
 			 "<domain type='%s'>: berth runs kvm or qemu domains", v ? v : "");
@@ -772,7 +737,7 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 		berr_set(err, BERR_INVALID, "<name> is missing");
 		return -1;
 	}
-	def->name = text(n);
+	def->name = xml_text(n);
 	if (!domain_name_valid(def->name)) {
 		berr_set(err, BERR_INVALID,
 			 "<name>%s</name>: a name is 1-%d letters, digits or ._-+: and starts with "
@@ -781,7 +746,7 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 		return -1;
 	}
 	if ((n = child(root, "uuid"))) {
-		v = text(n);
+		v = xml_text(n);
 		if (uuid_parse(v, def->uuid) < 0) {
 			berr_set(err, BERR_INVALID, "<uuid>%s</uuid>: not a UUID", v);
 			free(v);
@@ -794,9 +759,9 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 		add_uuid_elem(def, root, child(root, "name"));
 	}
 	if ((n = child(root, "title")))
-		def->title = text(n);
+		def->title = xml_text(n);
 	if ((n = child(root, "description")))
-		def->description = text(n);
+		def->description = xml_text(n);
 
 	if (!(n = child(root, "memory"))) {
 		berr_set(err, BERR_INVALID, "<memory> is missing");
@@ -846,7 +811,7 @@ static int parse_root(struct domain_def *def, xmlNodePtr root, struct strlist *w
 	for (const char *const *p = honoured; *p; p++) {
 		int count = 0;
 		for (n = root->children; n; n = n->next)
-			count += is_elem(n, *p);
+			count += xml_is_elem(n, *p);
 		if (count > 1) {
 			berr_set(err, BERR_INVALID, "<%s> appears %d times", *p, count);
 			return -1;

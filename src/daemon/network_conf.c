@@ -1,4 +1,5 @@
 #include "daemon/network_conf.h"
+#include "daemon/xmlutil.h"
 #include "common/util.h"
 #include "daemon/fileutil.h"
 
@@ -8,42 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Is n an element called name? */
-static bool is_elem(xmlNodePtr n, const char *name)
-{
-	return n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name);
-}
-
-/* An attribute's value (caller frees), or NULL. */
-static char *get_attr(xmlNodePtr n, const char *name)
-{
-	xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-	char *s;
-
-	if (!v)
-		return NULL;
-	s = xstrdup((const char *)v);
-	xmlFree(v);
-	return s;
-}
-
-/* An element's text with surrounding white space trimmed (caller frees). */
-static char *get_text(xmlNodePtr n)
-{
-	xmlChar *v = xmlNodeGetContent(n);
-	char *s, *e, *b;
-
-	s = xstrdup(v ? (const char *)v : "");
-	xmlFree(v);
-	for (b = s; isspace((unsigned char)*b); b++)
-		;
-	e = b + strlen(b);
-	while (e > b && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	memmove(s, b, strlen(b) + 1);
-	return s;
-}
 
 /* Names: letters, digits, '_', '-', '.', not starting with '.' or '-'. */
 static bool name_chars_ok(const char *name, size_t max)
@@ -74,7 +39,7 @@ bool network_bridge_name_valid(const char *name)
 static int parse_ipv4(xmlNodePtr n, const char *attr_name, const char *where, bool required,
 		      struct in_addr *out, bool *present, struct berr *err)
 {
-	char *v = get_attr(n, attr_name);
+	char *v = xml_attr(n, attr_name);
 	int ret = 0;
 
 	if (present)
@@ -127,7 +92,7 @@ static int parse_dhcp(struct network_def *def, xmlNodePtr dhcp, struct strlist *
 	for (xmlNodePtr n = dhcp->children; n; n = n->next) {
 		if (n->type != XML_ELEMENT_NODE)
 			continue;
-		if (is_elem(n, "range")) {
+		if (xml_is_elem(n, "range")) {
 			struct net_dhcp_range r;
 			if (parse_ipv4(n, "start", "<dhcp><range>", true, &r.start, NULL, err) <
 				0 ||
@@ -154,9 +119,9 @@ static int parse_dhcp(struct network_def *def, xmlNodePtr dhcp, struct strlist *
 			}
 			def->ranges = xrealloc(def->ranges, (def->nranges + 1) * sizeof(r));
 			def->ranges[def->nranges++] = r;
-		} else if (is_elem(n, "host")) {
+		} else if (xml_is_elem(n, "host")) {
 			struct net_dhcp_host h = {0};
-			char *mac = get_attr(n, "mac");
+			char *mac = xml_attr(n, "mac");
 			if (!mac || normalise_mac(mac, h.mac) < 0) {
 				berr_set(err, BERR_INVALID,
 					 "<dhcp><host>: mac='%s' is not a unicast MAC address",
@@ -183,7 +148,7 @@ static int parse_dhcp(struct network_def *def, xmlNodePtr dhcp, struct strlist *
 						 h.mac);
 					return -1;
 				}
-			h.name = get_attr(n, "name");
+			h.name = xml_attr(n, "name");
 			if (h.name && (!h.name[0] || strpbrk(h.name, ", \t\n#"))) {
 				berr_set(err, BERR_INVALID,
 					 "<dhcp><host>: name '%s' is not a host name", h.name);
@@ -204,7 +169,7 @@ static int parse_dhcp(struct network_def *def, xmlNodePtr dhcp, struct strlist *
 static int parse_ip(struct network_def *def, xmlNodePtr ip, struct strlist *warnings,
 		    struct berr *err)
 {
-	char *family = get_attr(ip, "family"), *prefix = get_attr(ip, "prefix");
+	char *family = xml_attr(ip, "family"), *prefix = xml_attr(ip, "prefix");
 	bool has_mask;
 	int ret = -1;
 
@@ -252,7 +217,7 @@ static int parse_ip(struct network_def *def, xmlNodePtr ip, struct strlist *warn
 	}
 	def->has_ip = true;
 	for (xmlNodePtr n = ip->children; n; n = n->next) {
-		if (is_elem(n, "dhcp")) {
+		if (xml_is_elem(n, "dhcp")) {
 			if (parse_dhcp(def, n, warnings, err) < 0)
 				goto out;
 		} else if (n->type == XML_ELEMENT_NODE) {
@@ -270,7 +235,7 @@ out:
 /* <forward>: none means isolated; mode nat (libvirt's default mode) is supported. */
 static int parse_forward(struct network_def *def, xmlNodePtr n, struct berr *err)
 {
-	char *mode = get_attr(n, "mode"), *dev = get_attr(n, "dev");
+	char *mode = xml_attr(n, "mode"), *dev = xml_attr(n, "dev");
 	int ret = 0;
 
 	if (mode && strcmp(mode, "nat")) {
@@ -301,8 +266,8 @@ static int parse_root(struct network_def *def, xmlNodePtr root, struct strlist *
 
 		if (n->type != XML_ELEMENT_NODE)
 			continue;
-		if (is_elem(n, "name") && !have_name) {
-			v = get_text(n);
+		if (xml_is_elem(n, "name") && !have_name) {
+			v = xml_text(n);
 			if (!network_name_valid(v)) {
 				berr_set(err, BERR_INVALID,
 					 "<name>%s</name>: a network name is 1 to %d letters, "
@@ -313,16 +278,16 @@ static int parse_root(struct network_def *def, xmlNodePtr root, struct strlist *
 			}
 			snprintf(def->name, sizeof(def->name), "%s", v);
 			have_name = true;
-		} else if (is_elem(n, "uuid") && !have_uuid) {
-			v = get_text(n);
+		} else if (xml_is_elem(n, "uuid") && !have_uuid) {
+			v = xml_text(n);
 			if (uuid_parse(v, def->uuid) < 0) {
 				berr_set(err, BERR_INVALID, "<uuid>%s</uuid>: not a UUID", v);
 				free(v);
 				return -1;
 			}
 			have_uuid = true;
-		} else if (is_elem(n, "bridge") && !have_bridge) {
-			v = get_attr(n, "name");
+		} else if (xml_is_elem(n, "bridge") && !have_bridge) {
+			v = xml_attr(n, "name");
 			if (v && !network_bridge_name_valid(v)) {
 				berr_set(err, BERR_INVALID,
 					 "<bridge name='%s'>: not a valid device name (1 to %d "
@@ -334,15 +299,15 @@ static int parse_root(struct network_def *def, xmlNodePtr root, struct strlist *
 			if (v)
 				snprintf(def->bridge, sizeof(def->bridge), "%s", v);
 			have_bridge = true;
-		} else if (is_elem(n, "forward") && !have_fwd) {
+		} else if (xml_is_elem(n, "forward") && !have_fwd) {
 			if (parse_forward(def, n, err) < 0)
 				return -1;
 			have_fwd = true;
-		} else if (is_elem(n, "ip")) {
+		} else if (xml_is_elem(n, "ip")) {
 			if (parse_ip(def, n, warnings, err) < 0)
 				return -1;
-		} else if (is_elem(n, "name") || is_elem(n, "uuid") || is_elem(n, "bridge") ||
-			   is_elem(n, "forward")) {
+		} else if (xml_is_elem(n, "name") || xml_is_elem(n, "uuid") || xml_is_elem(n, "bridge") ||
+			   xml_is_elem(n, "forward")) {
 			berr_set(err, BERR_INVALID, "<%s> appears twice", (const char *)n->name);
 			return -1;
 		} else {
@@ -385,7 +350,7 @@ struct network_def *network_def_parse(const char *xml, size_t len, struct strlis
 		goto fail;
 	}
 	root = xmlDocGetRootElement(doc);
-	if (!root || !is_elem(root, "network")) {
+	if (!root || !xml_is_elem(root, "network")) {
 		berr_set(err, BERR_INVALID, "the root element must be <network>, not <%s>",
 			 root ? (const char *)root->name : "");
 		goto fail;
