@@ -19,10 +19,30 @@ setup() { # setup DIR [meson options...]
 	fi
 }
 
+# One closing line over both builds: "tests: N passed, N failed, N skipped".
+summary() {
+	/usr/bin/python3 - build/meson-logs/testlog.json build-san/meson-logs/testlog.json <<'PY'
+import json, os, sys
+n = {"passed": 0, "failed": 0, "skipped": 0}
+for path in sys.argv[1:]:
+    if not os.path.exists(path):
+        continue
+    for line in open(path):
+        r = json.loads(line)["result"]
+        n["passed" if r in ("OK", "EXPECTEDFAIL") else "skipped" if r == "SKIP" else "failed"] += 1
+print("tests: %(passed)d passed, %(failed)d failed, %(skipped)d skipped" % n)
+PY
+}
+
+status=0
 setup build
 ninja -C build
-meson test -C build --print-errorlogs --num-processes 2
+rm -f build/meson-logs/testlog.json build-san/meson-logs/testlog.json
+meson test -C build --print-errorlogs --num-processes 2 || status=$?
 
 setup build-san -Db_sanitize=address,undefined -Db_lundef=false -Dintegration=false
 ninja -C build-san
-meson test -C build-san --print-errorlogs --num-processes 2 --no-suite integration --no-suite slow
+meson test -C build-san --print-errorlogs --num-processes 2 --no-suite integration --no-suite slow ||
+	status=$?
+summary
+exit $status
