@@ -6,7 +6,7 @@ packages=(
 	# build
 	meson ninja-build pkg-config gcc nasm binutils
 	libjansson-dev libxml2-dev libmicrohttpd-dev libslirp-dev libglib2.0-dev
-	libseccomp-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev
+	libseccomp-dev zlib1g-dev libzstd-dev
 	# tests
 	libcmocka-dev acpica-tools cpio python3 iproute2 socat time
 	# virtual networks (berthd runs them: DHCP/DNS, NAT)
