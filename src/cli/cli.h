@@ -17,6 +17,11 @@ struct command {
 	const char *args;
 };
 
+/* "COLLECTION/NAME" (NAME escaped) + suffix, for API paths; malloc'd. */
+char *object_path(const char *collection, const char *name, const char *suffix);
+/* METHOD COLLECTION/NAME/SUFFIX for the command's one name argument; print msg on success. */
+int object_action(struct client *c, int argc, char **argv, const char *collection,
+		  const char *method, const char *suffix, const char *msg);
 /* autostart and net-autostart: PUT COLLECTION/NAME/autostart (see commands.c). */
 int set_autostart(struct client *c, int argc, char **argv, const char *collection,
 		  const char *what_fmt);

@@ -58,16 +58,14 @@ int parse_args(int argc, char **argv, const struct flag *flags, size_t nflags,
 /* "domains/NAME" with NAME escaped, plus a suffix. */
 static char *dom_path(const char *dom, const char *fmt, ...)
 {
-	char *esc = client_escape(dom), *suffix = NULL, *path;
+	char *suffix = NULL, *path;
 	va_list ap;
 
 	va_start(ap, fmt);
 	if (vasprintf(&suffix, fmt, ap) < 0)
 		die("out of memory");
 	va_end(ap);
-	if (asprintf(&path, "domains/%s%s", esc, suffix) < 0)
-		die("out of memory");
-	free(esc);
+	path = object_path("domains", dom, suffix);
 	free(suffix);
 	return path;
 }
@@ -261,23 +259,34 @@ int cmd_create(struct client *c, int argc, char **argv)
 	return ret;
 }
 
-/* POST domains/NAME/ACTION, then print msg (with the name) on success. */
-static int simple_action(struct client *c, int argc, char **argv, const char *action,
-			 const char *msg)
+/* "COLLECTION/NAME" with NAME escaped, plus a suffix. */
+char *object_path(const char *collection, const char *name, const char *suffix)
 {
-	const char *dom;
+	char *esc = client_escape(name), *path;
+
+	if (asprintf(&path, "%s/%s%s", collection, esc, suffix) < 0)
+		die("out of memory");
+	free(esc);
+	return path;
+}
+
+/* METHOD COLLECTION/NAME/SUFFIX for the one name argument, then print msg (with the name). */
+int object_action(struct client *c, int argc, char **argv, const char *collection,
+		  const char *method, const char *suffix, const char *msg)
+{
+	const char *name;
 	char *path;
 	json_t *j;
 
-	if (parse_args(argc, argv, NULL, 0, &dom, 1) < 0)
+	if (parse_args(argc, argv, NULL, 0, &name, 1) < 0)
 		return 1;
-	path = dom_path(dom, "/%s", action);
-	j = client_call(c, "POST", path, NULL);
+	path = object_path(collection, name, suffix);
+	j = client_call(c, method, path, NULL);
 	free(path);
 	if (!j)
 		return 1;
 	json_decref(j);
-	printf(msg, dom);
+	printf(msg, name);
 	putchar('\n');
 	return 0;
 }
@@ -285,20 +294,7 @@ static int simple_action(struct client *c, int argc, char **argv, const char *ac
 /* berth undefine DOMAIN */
 int cmd_undefine(struct client *c, int argc, char **argv)
 {
-	const char *dom;
-	char *path;
-	json_t *j;
-
-	if (parse_args(argc, argv, NULL, 0, &dom, 1) < 0)
-		return 1;
-	path = dom_path(dom, "");
-	j = client_call(c, "DELETE", path, NULL);
-	free(path);
-	if (!j)
-		return 1;
-	json_decref(j);
-	printf("Domain '%s' has been undefined\n", dom);
-	return 0;
+	return object_action(c, argc, argv, "domains", "DELETE", "", "Domain '%s' has been undefined");
 }
 
 /* berth start DOMAIN [--console] */
@@ -329,37 +325,37 @@ int cmd_start(struct client *c, int argc, char **argv)
 /* berth shutdown DOMAIN */
 int cmd_shutdown(struct client *c, int argc, char **argv)
 {
-	return simple_action(c, argc, argv, "shutdown", "Domain '%s' is being shutdown");
+	return object_action(c, argc, argv, "domains", "POST", "/shutdown", "Domain '%s' is being shutdown");
 }
 
 /* berth destroy DOMAIN */
 int cmd_destroy(struct client *c, int argc, char **argv)
 {
-	return simple_action(c, argc, argv, "destroy", "Domain '%s' destroyed");
+	return object_action(c, argc, argv, "domains", "POST", "/destroy", "Domain '%s' destroyed");
 }
 
 /* berth reboot DOMAIN */
 int cmd_reboot(struct client *c, int argc, char **argv)
 {
-	return simple_action(c, argc, argv, "reboot", "Domain '%s' is being rebooted");
+	return object_action(c, argc, argv, "domains", "POST", "/reboot", "Domain '%s' is being rebooted");
 }
 
 /* berth reset DOMAIN */
 int cmd_reset(struct client *c, int argc, char **argv)
 {
-	return simple_action(c, argc, argv, "reset", "Domain '%s' was reset");
+	return object_action(c, argc, argv, "domains", "POST", "/reset", "Domain '%s' was reset");
 }
 
 /* berth suspend DOMAIN */
 int cmd_suspend(struct client *c, int argc, char **argv)
 {
-	return simple_action(c, argc, argv, "suspend", "Domain '%s' suspended");
+	return object_action(c, argc, argv, "domains", "POST", "/suspend", "Domain '%s' suspended");
 }
 
 /* berth resume DOMAIN */
 int cmd_resume(struct client *c, int argc, char **argv)
 {
-	return simple_action(c, argc, argv, "resume", "Domain '%s' resumed");
+	return object_action(c, argc, argv, "domains", "POST", "/resume", "Domain '%s' resumed");
 }
 
 /*
@@ -373,15 +369,12 @@ int set_autostart(struct client *c, int argc, char **argv, const char *collectio
 	bool disable = false;
 	const struct flag flags[] = {{"disable", &disable}};
 	const char *name;
-	char *esc, *path;
+	char *path;
 	json_t *j, *body;
 
 	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &name, 1) < 0)
 		return 1;
-	esc = client_escape(name);
-	if (asprintf(&path, "%s/%s/autostart", collection, esc) < 0)
-		die("out of memory");
-	free(esc);
+	path = object_path(collection, name, "/autostart");
 	body = json_pack("{s:b}", "autostart", !disable);
 	j = client_call(c, "PUT", path, body);
 	json_decref(body);

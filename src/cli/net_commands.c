@@ -8,17 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "networks/NAME" with NAME escaped, plus a suffix. */
-static char *net_path(const char *net, const char *suffix)
-{
-	char *esc = client_escape(net), *path;
-
-	if (asprintf(&path, "networks/%s%s", esc, suffix) < 0)
-		die("out of memory");
-	free(esc);
-	return path;
-}
-
 /* Print berthd's error message from a failed request's body. */
 static void print_error(const struct response *r)
 {
@@ -66,40 +55,19 @@ int cmd_net_define(struct client *c, int argc, char **argv)
 	return ret;
 }
 
-/* METHOD networks/NET/SUFFIX, then print msg (with the name) on success. */
-static int net_action(struct client *c, int argc, char **argv, const char *method,
-		      const char *suffix, const char *msg)
-{
-	const char *net;
-	char *path;
-	json_t *j;
-
-	if (parse_args(argc, argv, NULL, 0, &net, 1) < 0)
-		return 1;
-	path = net_path(net, suffix);
-	j = client_call(c, method, path, NULL);
-	free(path);
-	if (!j)
-		return 1;
-	json_decref(j);
-	printf(msg, net);
-	putchar('\n');
-	return 0;
-}
-
 int cmd_net_undefine(struct client *c, int argc, char **argv)
 {
-	return net_action(c, argc, argv, "DELETE", "", "Network %s has been undefined");
+	return object_action(c, argc, argv, "networks", "DELETE", "", "Network %s has been undefined");
 }
 
 int cmd_net_start(struct client *c, int argc, char **argv)
 {
-	return net_action(c, argc, argv, "POST", "/start", "Network %s started");
+	return object_action(c, argc, argv, "networks", "POST", "/start", "Network %s started");
 }
 
 int cmd_net_destroy(struct client *c, int argc, char **argv)
 {
-	return net_action(c, argc, argv, "POST", "/destroy", "Network %s destroyed");
+	return object_action(c, argc, argv, "networks", "POST", "/destroy", "Network %s destroyed");
 }
 
 /* berth net-list [--all] [--inactive]: virsh's table. */
@@ -142,7 +110,7 @@ int cmd_net_dumpxml(struct client *c, int argc, char **argv)
 
 	if (parse_args(argc, argv, NULL, 0, &net, 1) < 0)
 		return 1;
-	path = net_path(net, "/xml");
+	path = object_path("networks", net, "/xml");
 	if (client_request(c, "GET", path, NULL, 0, NULL, &r) < 0) {
 		free(path);
 		return 1;
@@ -173,7 +141,7 @@ int cmd_net_info(struct client *c, int argc, char **argv)
 
 	if (parse_args(argc, argv, NULL, 0, &net, 1) < 0)
 		return 1;
-	path = net_path(net, "");
+	path = object_path("networks", net, "");
 	j = client_call(c, "GET", path, NULL);
 	free(path);
 	if (!j)
