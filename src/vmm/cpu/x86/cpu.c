@@ -31,6 +31,7 @@ void x86_cpu_init(struct x86_cpu *cpu, const struct x86_platform *plat)
 		die("soft CPU: out of memory for the decoded-instruction cache");
 	memset(cpu->icache, 0, X86_ICACHE_SIZE * sizeof(*cpu->icache));
 	parse_trace(cpu, getenv("BERTH_SOFT_TRACE"));
+	x86_jit_init(cpu);
 	x86_cpu_reset(cpu, false);
 }
 
@@ -38,6 +39,7 @@ void x86_cpu_destroy(struct x86_cpu *cpu)
 {
 	free(cpu->icache);
 	cpu->icache = NULL;
+	x86_jit_destroy(cpu);
 }
 
 /* Power-on / INIT state (SDM Vol. 3, 9.1.1). */

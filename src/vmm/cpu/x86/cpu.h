@@ -84,6 +84,7 @@ struct x86_fpu {
 };
 
 struct x86_icache_entry;
+struct x86_jit;
 
 struct x86_cpu {
 	uint64_t gpr[16];
@@ -145,6 +146,7 @@ struct x86_cpu {
 	uint64_t fetch_bias; /* RIP of the next byte = fetch_bias + (uintptr_t)fetch_ptr */
 	uint64_t next_rip;   /* RIP after the instruction being executed */
 	struct x86_icache_entry *icache; /* decoded instructions (insn.c) */
+	struct x86_jit *jit;             /* translated blocks (jit.c), or NULL */
 	uint8_t fetch_mmio_byte;
 
 	/* Software TLB, one per privilege (0: supervisor, 1: user). */

@@ -198,6 +198,25 @@ static inline __attribute__((always_inline)) void rm_write(struct x86_cpu *cpu, 
 		mem_write(cpu, d->ea_seg, ea_of(cpu, d), v, size);
 }
 
+static void decode(struct x86_cpu *cpu, struct insn *d);
+
+bool x86_decode_bytes(struct x86_cpu *cpu, const uint8_t *p, uint64_t rip, struct insn *d)
+{
+	const uint8_t *ptr = cpu->fetch_ptr, *end = cpu->fetch_end;
+	uint64_t bias = cpu->fetch_bias, saved_rip = cpu->rip;
+
+	cpu->fetch_ptr = p;
+	cpu->fetch_end = p + 32; /* the longest instruction with 4 prefixes fits: no refill */
+	cpu->fetch_bias = rip - (uint64_t)(uintptr_t)p;
+	cpu->rip = rip;
+	decode(cpu, d);
+	cpu->fetch_ptr = ptr;
+	cpu->fetch_end = end;
+	cpu->fetch_bias = bias;
+	cpu->rip = saved_rip;
+	return true;
+}
+
 /* Exported forms of the decode helpers for system.c, fpu.c and sse.c. The
  * decoder has already read the ModRM byte of every opcode that has one. */
 void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d)
@@ -1754,12 +1773,28 @@ void x86_step(struct x86_cpu *cpu)
  */
 void x86_run(struct x86_cpu *cpu)
 {
+	bool head = true; /* where a translated block may start */
+
 	do {
+		bool next_head = false;
+
+		if (head && cpu->jit) {
+			int n = x86_jit_exec(cpu);
+			if (n > 0) {
+				cpu->insns += (unsigned)n;
+				cpu->budget -= (unsigned)n;
+				continue;
+			}
+			next_head = n < 0; /* no block can start here: try after it */
+		}
 		cpu->insn_rip = cpu->rip;
 		cpu->insn_rsp = cpu->gpr[X86_RSP];
 		x86_flags_checkpoint(cpu);
 		cpu->shadow = 0;
 		step(cpu);
+		/* Blocks start at branch targets, and after an instruction that
+		 * cannot start one (which ended the block before it). */
+		head = cpu->rip != cpu->next_rip || next_head;
 		cpu->insns++;
 		cpu->budget--;
 	} while (likely(cpu->budget) && !(cpu->halted | cpu->window_event | cpu->pause_hint) &&

@@ -314,6 +314,13 @@ void x86_check_io(struct x86_cpu *cpu, uint16_t port, unsigned size);
 /* Returns false when a REP loop stopped early and must resume at the same RIP. */
 bool x86_string(struct x86_cpu *cpu, struct insn *d);
 
+/* --- the block translator (jit.c) --- */
+void x86_jit_init(struct x86_cpu *cpu);
+void x86_jit_destroy(struct x86_cpu *cpu);
+/* Run a translated block at RIP: the instructions it completed; 0 if there is
+ * none (yet); -1 if none can start here. */
+int x86_jit_exec(struct x86_cpu *cpu);
+
 /* --- x87 (fpu.c) and SSE (sse.c) --- */
 /* Execute an x87 escape (D8-DF) or FPU-related 0F opcode; the modrm is decoded. */
 void x86_fpu_exec(struct x86_cpu *cpu, struct insn *d);
@@ -334,6 +341,9 @@ void x86_step(struct x86_cpu *cpu);
 /* The fast loop of x86_cpu_exec (untraced): steps while nothing needs the outer loop. */
 void x86_run(struct x86_cpu *cpu);
 void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d);
+/* Decode the instruction at p (at least 32 readable bytes, at most 4 prefixes)
+ * as if at rip, without touching guest memory: for the block translator. */
+bool x86_decode_bytes(struct x86_cpu *cpu, const uint8_t *p, uint64_t rip, struct insn *d);
 void x86_exec_system(struct x86_cpu *cpu, struct insn *d);
 uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d); /* final effective address */
 static inline uint64_t x86_get_reg(struct x86_cpu *cpu, const struct insn *d, int r, unsigned size)
