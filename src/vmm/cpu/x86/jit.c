@@ -69,7 +69,8 @@ struct slow_path {
 	uint8_t *jumps[2]; /* rel32s that branch to it */
 	uint8_t *resume;   /* where it returns to */
 	uint64_t rip;	   /* of the guest instruction */
-	unsigned info;	   /* size | segment << 4 */
+	unsigned done;	   /* guest instructions before it */
+	unsigned info;	   /* size | segment << 4 | bytes from the block to its page end << 8 */
 	bool write;
 	bool flags_saved; /* r12 holds the guest flags (lahf/seto form) */
 };
@@ -79,10 +80,12 @@ struct tctx {
 	struct x86_cpu *cpu;
 	struct emitter e;
 	int user;
-	bool fl_host;  /* the guest's arithmetic flags are in host EFLAGS */
-	uint64_t rip;  /* of the instruction being translated */
-	uint64_t next; /* of the one after it */
-	unsigned done; /* guest instructions completed before this one */
+	bool fl_host;	     /* the guest's arithmetic flags are in host EFLAGS */
+	uint64_t rip;	     /* of the instruction being translated */
+	uint64_t next;	     /* of the one after it */
+	unsigned done;	     /* guest instructions completed before this one */
+	const uint8_t *host; /* the block's first guest byte */
+	unsigned avail;	     /* bytes from there to the end of its page */
 	struct slow_path slow[JIT_MAX_INSNS * 2];
 	unsigned nslow;
 };
@@ -106,17 +109,38 @@ static uint64_t jit_read_slow(struct x86_cpu *cpu, uint64_t lin, unsigned info, 
 	unsigned size = info & 15;
 
 	jit_checkpoint(cpu, rip);
-	x86_check_stack_canonical(cpu, (int)(info >> 4), lin);
+	x86_check_stack_canonical(cpu, (int)((info >> 4) & 15), lin);
 	return x86_read_lin(cpu, lin, size, cpu_user(cpu)) & size_mask(size);
 }
 
-/* A store the inline TLB lookup could not do. */
-static void jit_write_slow(struct x86_cpu *cpu, uint64_t lin, unsigned info, uint64_t rip,
-			   uint64_t value)
+/* Would a store of size bytes at lin write into [code, code + avail)? */
+static bool store_hits_code(struct x86_cpu *cpu, uint64_t lin, unsigned size, const uint8_t *code,
+			    unsigned avail)
 {
+	uint64_t ends[2] = {lin, lin + size - 1}, gpa;
+
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *p = x86_tlb_fill(cpu, ends[i], ACC_W, cpu_user(cpu), true, &gpa);
+		if (p && p >= code && p < code + avail)
+			return true;
+	}
+	return false;
+}
+
+/* A store the inline TLB lookup could not do. A store into the running
+ * block's page is not done (returns 1): the block exits before the
+ * instruction, and the interpreter runs it. */
+static int jit_write_slow(struct x86_cpu *cpu, uint64_t lin, unsigned info, uint64_t rip,
+			  uint64_t value, const uint8_t *code)
+{
+	unsigned size = info & 15;
+
 	jit_checkpoint(cpu, rip);
-	x86_check_stack_canonical(cpu, (int)(info >> 4), lin);
-	x86_write_lin(cpu, lin, value, info & 15, cpu_user(cpu));
+	x86_check_stack_canonical(cpu, (int)((info >> 4) & 15), lin);
+	if (store_hits_code(cpu, lin, size, code, info >> 8))
+		return 1;
+	x86_write_lin(cpu, lin, value, size, cpu_user(cpu));
+	return 0;
 }
 
 /* --- code snippets --- */
@@ -287,7 +311,8 @@ static void mem_access(struct tctx *t, bool write, unsigned size, int seg)
 	}
 	s = &t->slow[t->nslow++];
 	*s = (struct slow_path){.rip = t->rip,
-				.info = size | (unsigned)seg << 4,
+				.done = t->done,
+				.info = size | (unsigned)seg << 4 | t->avail << 8,
 				.write = write,
 				.flags_saved = t->fl_host};
 	if (t->fl_host)
@@ -314,6 +339,21 @@ static void mem_access(struct tctx *t, bool write, unsigned size, int seg)
 		s->jumps[1] = e_jcc32(&t->e, 0x7); /* ja */
 	}
 	e_rm(&t->e, 8, OP(0x8b), H_RAX, H_RDX, (int32_t)offsetof(struct x86_tlb_entry, addend));
+	if (write) {
+		/* Self-modifying code: a store into the block's page leaves the block
+		 * before the instruction (the interpreter runs it). */
+		uint8_t *ok;
+		e_rsib(&t->e, 8, OP(0x8d), H_RDX, H_RAX, H_RSI, 0, 0); /* rdx = host address */
+		e_mov_imm(&t->e, H_R9, (uint64_t)(uintptr_t)t->host - (size - 1));
+		e_rr(&t->e, 8, OP(0x29), H_R9, H_RDX); /* sub rdx, r9 */
+		e_rr(&t->e, 8, OP(0x81), 7, H_RDX);    /* cmp rdx, range */
+		e32(&t->e, t->avail + size - 1);
+		ok = e_jcc32(&t->e, 0x3); /* jae */
+		if (t->fl_host)
+			flags_restore(t);
+		exit_at(t, t->rip, t->done);
+		e_patch(ok, t->e.p);
+	}
 	if (write)
 		e_rsib(&t->e, size, size == 1 ? OP(0x88) : OP(0x89), H_RCX, H_RAX, H_RSI, 0, 0);
 	else if (size == 1)
@@ -345,7 +385,18 @@ static void emit_slow_paths(struct tctx *t)
 		e_mov_imm(&t->e, H_RDX, s->info);
 		e_mov_imm(&t->e, H_RCX, s->rip);
 		if (s->write) {
+			uint8_t *ok;
+			bool fl = t->fl_host;
+			e_mov_imm(&t->e, H_R9, (uint64_t)(uintptr_t)t->host);
 			e_call(&t->e, jit_write_slow);
+			e_rr(&t->e, 4, OP(0x85), H_RAX, H_RAX); /* refused: leave before it */
+			ok = e_jcc32(&t->e, 0x4);
+			t->fl_host = s->flags_saved;
+			if (t->fl_host)
+				flags_restore(t);
+			exit_at(t, s->rip, s->done);
+			t->fl_host = fl;
+			e_patch(ok, t->e.p);
 		} else {
 			e_call(&t->e, jit_read_slow);
 			e_rr(&t->e, 8, OP(0x89), H_RAX, H_RCX);
@@ -826,6 +877,8 @@ static struct jit_block *translate(struct x86_cpu *cpu, struct x86_jit *j, const
 	t.e = (struct emitter){.p = start, .end = start + JIT_MAX_BLOCK};
 	t.user = cpu_user(cpu);
 	t.fl_host = false;
+	t.host = host;
+	t.avail = avail;
 	t.nslow = 0;
 	memset(t.slow, 0, sizeof(t.slow));
 
