@@ -5,8 +5,10 @@ set -euo pipefail
 packages=(
 	# build
 	meson ninja-build pkg-config gcc nasm binutils
-	libjansson-dev libxml2-dev libmicrohttpd-dev libslirp-dev libglib2.0-dev
+	libjansson-dev libxml2-dev libevent-dev libslirp-dev libglib2.0-dev
 	libseccomp-dev zlib1g-dev libzstd-dev
+	# berthd is linked statically: the .a files of libxml2's own dependencies
+	libicu-dev liblzma-dev libstdc++-12-dev
 	# tests
 	libcmocka-dev acpica-tools cpio python3 iproute2 socat time
 	# virtual networks (berthd runs them: DHCP/DNS, NAT)

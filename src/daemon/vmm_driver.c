@@ -62,7 +62,11 @@ struct vmm_proc {
 
 	/* Supervision loop thread only. */
 	int evfd;
-	struct line_buf lb;
+	/*
+	 * malloc'd, not part of the calloc'd record: only the bytes events fill
+	 * become resident, not all of its MONITOR_MAX_LINE per running VM.
+	 */
+	struct line_buf *lb;
 	struct ev_timer *reconnect;
 	int reconnect_tries;
 	bool exited;
@@ -83,6 +87,8 @@ static struct vmm_proc *proc_new(struct berthd *d, struct domain *dom)
 	p->gen = atomic_fetch_add(&proc_gen, 1) + 1;
 	p->pidfd = -1;
 	p->evfd = -1;
+	p->lb = xmalloc(sizeof(*p->lb));
+	p->lb->len = 0;
 	pthread_mutex_init(&p->mu, NULL);
 	p->ctl_path = xasprintf("%s/%s.ctl", d->run_dir, dom->name);
 	p->state_path = xasprintf("%s/%s.state", d->run_dir, dom->name);
@@ -106,6 +112,7 @@ static void proc_free(struct vmm_proc *p)
 	free(p->console_path);
 	free(p->state_path);
 	free(p->log_path);
+	free(p->lb);
 	pthread_mutex_destroy(&p->mu);
 	domain_unref(p->dom);
 	free(p);
@@ -130,7 +137,7 @@ static bool read_events(struct vmm_proc *p)
 		size_t consumed = 0;
 		int overflow;
 		char *line;
-		ssize_t n = recv(p->evfd, p->lb.buf + p->lb.len, sizeof(p->lb.buf) - p->lb.len,
+		ssize_t n = recv(p->evfd, p->lb->buf + p->lb->len, sizeof(p->lb->buf) - p->lb->len,
 				 MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
@@ -139,8 +146,8 @@ static bool read_events(struct vmm_proc *p)
 			return true;
 		if (n <= 0)
 			return false;
-		p->lb.len += n;
-		while ((line = line_buf_next(&p->lb, &consumed, &overflow))) {
+		p->lb->len += n;
+		while ((line = line_buf_next(p->lb, &consumed, &overflow))) {
 			json_t *msg = json_loads(line, 0, NULL);
 			const char *ev = json_string_value(json_object_get(msg, "event"));
 			if (ev && !strcmp(ev, "SHUTDOWN")) {
@@ -155,7 +162,7 @@ static bool read_events(struct vmm_proc *p)
 			}
 			json_decref(msg);
 		}
-		line_buf_consume(&p->lb, consumed);
+		line_buf_consume(p->lb, consumed);
 		if (overflow)
 			log_warn("domain %s: over-long line on the control socket dropped",
 				 p->dom->name);
@@ -170,7 +177,7 @@ static void close_events(struct vmm_proc *p)
 	evloop_del_fd(p->d->loop, p->evfd);
 	close(p->evfd);
 	p->evfd = -1;
-	p->lb.len = 0;
+	p->lb->len = 0;
 }
 
 /* The event connection is gone but the process lives: berth-vmm is rebooting. */
@@ -826,6 +833,8 @@ static bool adopt_one(struct berthd *d, const char *state_path, json_t *st)
 	p->pid = pid;
 	p->start_time = start_time;
 	p->evfd = -1;
+	p->lb = xmalloc(sizeof(*p->lb));
+	p->lb->len = 0;
 	pthread_mutex_init(&p->mu, NULL);
 	p->ctl_path = xstrdup(json_string_value(json_object_get(st, "control")));
 	p->state_path = xstrdup(state_path);
