@@ -417,6 +417,17 @@ static void rm_to_rcx(struct tctx *t, const struct insn *d, unsigned size)
 	}
 }
 
+/* Write rcx to d's r/m operand (register or memory). */
+static void rcx_to_rm(struct tctx *t, const struct insn *d, unsigned size)
+{
+	if (d->mod == 3) {
+		st(t, reg_off(d, d->rm, size), H_RCX, size);
+	} else {
+		ea_to_rsi(t, d, true);
+		mem_access(t, true, size, d->ea_seg);
+	}
+}
+
 /* Host imm field of an operand size (imm16 for 2, imm8 for 1, else imm32). */
 static void e_imm(struct tctx *t, unsigned size, int64_t v)
 {
@@ -434,6 +445,12 @@ static void e_imm(struct tctx *t, unsigned size, int64_t v)
 static int64_t simm(const struct insn *d, unsigned imm_size)
 {
 	return sext(d->imm, imm_size);
+}
+
+/* The value of an Ib (size 1) or Iz immediate, sign-extended to 64 bits. */
+static int64_t imm_of(const struct insn *d, unsigned size)
+{
+	return size == 1 ? (int64_t)d->imm : simm(d, size == 2 ? 2 : 4);
 }
 
 /* ALU operation op (ADD..CMP) of host rcx into host rax at size; sets flags. */
@@ -493,7 +510,7 @@ static int tr_alu(struct tctx *t, const struct insn *d, unsigned b)
 		break;
 	default:
 		ld(t, H_RAX, GPR_OFF(X86_RAX), size);
-		alu_imm_rax(t, op, size, size == 1 ? (int64_t)d->imm : simm(d, size == 2 ? 2 : 4));
+		alu_imm_rax(t, op, size, imm_of(d, size));
 		if (op != 7)
 			st(t, GPR_OFF(X86_RAX), H_RAX, size);
 		break;
@@ -553,7 +570,7 @@ static int tr_unary(struct tctx *t, const struct insn *d, unsigned b)
 	if (grp3 && op < 2) { /* TEST r/m, imm */
 		rm_to_rcx(t, d, size);
 		e_rr(&t->e, size, size == 1 ? OP(0xf6) : OP(0xf7), 0, H_RCX);
-		e_imm(t, size, size == 1 ? (int64_t)d->imm : simm(d, size == 2 ? 2 : 4));
+		e_imm(t, size, imm_of(d, size));
 		t->fl_host = true;
 		return T_NEXT;
 	}
@@ -749,12 +766,7 @@ static int tr_insn(struct tctx *t, const struct insn *d)
 	case 0x89: { /* MOV r/m, r */
 		unsigned size = b == 0x88 ? 1 : os;
 		ld(t, H_RCX, reg_off(d, d->reg, size), size);
-		if (d->mod == 3) {
-			st(t, reg_off(d, d->rm, size), H_RCX, size);
-		} else {
-			ea_to_rsi(t, d, true);
-			mem_access(t, true, size, d->ea_seg);
-		}
+		rcx_to_rm(t, d, size);
 		return T_NEXT;
 	}
 	case 0x8a:
@@ -789,7 +801,7 @@ static int tr_insn(struct tctx *t, const struct insn *d)
 		unsigned size = b == 0xa8 ? 1 : os;
 		ld(t, H_RAX, GPR_OFF(X86_RAX), size);
 		e_rr(&t->e, size, size == 1 ? OP(0xf6) : OP(0xf7), 0, H_RAX);
-		e_imm(t, size, size == 1 ? (int64_t)d->imm : simm(d, size == 2 ? 2 : 4));
+		e_imm(t, size, imm_of(d, size));
 		t->fl_host = true;
 		return T_NEXT;
 	}
@@ -807,16 +819,11 @@ static int tr_insn(struct tctx *t, const struct insn *d)
 	case 0xc6:
 	case 0xc7: { /* MOV r/m, imm */
 		unsigned size = b == 0xc6 ? 1 : os;
-		int64_t v = size == 1 ? (int64_t)d->imm : simm(d, size == 2 ? 2 : 4);
+		int64_t v = imm_of(d, size);
 		if (d->reg & 7)
 			return T_STOP;
 		e_mov_imm(&t->e, H_RCX, (uint64_t)v & size_mask(size));
-		if (d->mod == 3) {
-			st(t, reg_off(d, d->rm, size), H_RCX, size);
-		} else {
-			ea_to_rsi(t, d, true);
-			mem_access(t, true, size, d->ea_seg);
-		}
+		rcx_to_rm(t, d, size);
 		return T_NEXT;
 	}
 	case 0xf6:
