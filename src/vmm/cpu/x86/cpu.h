@@ -9,8 +9,8 @@
  * Threading: a struct x86_cpu belongs to one thread, except
  * x86_cpu_request_exit(), which any thread may call. Guest memory may be
  * written by other threads at any time (other vCPUs, device DMA): the
- * decoded-instruction cache checks the code bytes on every use, so nothing
- * needs to be invalidated.
+ * decoded-instruction cache and the block translator check the code bytes on
+ * every use, so nothing needs to be invalidated.
  */
 #ifndef BERTH_VMM_CPU_X86_CPU_H
 #define BERTH_VMM_CPU_X86_CPU_H

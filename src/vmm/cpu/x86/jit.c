@@ -29,9 +29,12 @@
  */
 #include "vmm/cpu/x86/internal.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "vmm/cpu/x86/jit_emit.h"
@@ -58,7 +61,10 @@ struct jit_entry {
 };
 
 struct x86_jit {
-	uint8_t *code;
+	/* The code buffer is mapped twice (W^X): written through code, run
+	 * through exec = code + exec_delta. */
+	uint8_t *code, *exec;
+	ptrdiff_t exec_delta;
 	size_t used;
 	unsigned threshold;
 	struct jit_entry hash[JIT_HASH_SIZE];
@@ -927,7 +933,7 @@ static struct jit_block *translate(struct x86_cpu *cpu, struct x86_jit *j, const
 		jit_flush(j);
 		return NULL;
 	}
-	blk->fn = (uint32_t(*)(struct x86_cpu *))(void *)start;
+	blk->fn = (uint32_t(*)(struct x86_cpu *))(void *)(start + j->exec_delta);
 	blk->bytes = t.e.p;
 	memcpy(t.e.p, host, off);
 	blk->len = (uint16_t)off;
@@ -1002,6 +1008,7 @@ void x86_jit_init(struct x86_cpu *cpu)
 	unsigned threshold = env ? (unsigned)strtoul(env, NULL, 0) : JIT_THRESHOLD;
 	struct x86_jit *j;
 	unsigned a, b, c, d;
+	int fd;
 
 	cpu->jit = NULL;
 	if (env && !threshold)
@@ -1015,13 +1022,29 @@ void x86_jit_init(struct x86_cpu *cpu)
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return;
-	j->code = mmap(NULL, JIT_CODE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (j->code == MAP_FAILED) {
-		log_warn("soft CPU: cannot map memory for translated code; the translator is off");
+	/* No page is writable and executable at once: the same memory (a memfd)
+	 * is mapped read-write for the translator and read-execute for running.
+	 * Relative branches come out the same in both views. */
+	fd = memfd_create("berth-soft-jit", MFD_CLOEXEC);
+	j->code = j->exec = MAP_FAILED;
+	if (fd >= 0 && ftruncate(fd, JIT_CODE_SIZE) == 0) {
+		j->code = mmap(NULL, JIT_CODE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		j->exec = mmap(NULL, JIT_CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (j->code == MAP_FAILED || j->exec == MAP_FAILED) {
+		log_warn(
+		    "soft CPU: cannot map memory for translated code (%s); the translator is off",
+		    strerror(errno));
+		if (j->code != MAP_FAILED)
+			munmap(j->code, JIT_CODE_SIZE);
+		if (j->exec != MAP_FAILED)
+			munmap(j->exec, JIT_CODE_SIZE);
 		free(j);
 		return;
 	}
+	j->exec_delta = j->exec - j->code;
 	j->threshold = threshold ? threshold : 1;
 	cpu->jit = j;
 }
@@ -1031,6 +1054,7 @@ void x86_jit_destroy(struct x86_cpu *cpu)
 	if (!cpu->jit)
 		return;
 	munmap(cpu->jit->code, JIT_CODE_SIZE);
+	munmap(cpu->jit->exec, JIT_CODE_SIZE);
 	free(cpu->jit);
 	cpu->jit = NULL;
 }
