@@ -45,7 +45,7 @@ static void test_arith(void **state)
 	    0x2211,
 	    0x55,
 	    0x77,
-	    0x10,		     /* rotates after lazy flags: values from the host CPU */
+	    0x10, /* rotates after lazy flags: values from the host CPU */
 	    0x1000000010101ULL,
 	    0x881,
 	    0x1001010001ULL,
@@ -269,6 +269,30 @@ static void test_self_modifying(void **state)
 	env_free(e);
 }
 
+/* One physical page of code mapped at two linear addresses runs with the RIPs
+ * of the address it runs at (the block translator must not mix them up). */
+static void test_code_aliased(void **state)
+{
+	static const uint8_t code[] = {0xe8, 0, 0, 0, 0, /* call next */
+				       0x58,		 /* next: pop rax */
+				       0xf4};		 /* hlt */
+	struct env *e = env_long();
+	const uint64_t va1 = 0x200000, va2 = 0x201000;
+
+	(void)state;
+	memcpy(e->ram + va1, code, sizeof(code));
+	w64(e, PT + 8, va1 | 7);       /* va2 -> the same page as va1 */
+	for (int i = 0; i < 20; i++) { /* hot enough to be translated */
+		uint64_t va = i < 10 ? va1 : va2;
+		e->cpu.rip = va;
+		e->cpu.halted = false;
+		e->cpu.gpr[X86_RSP] = STACK_TOP;
+		assert_int_equal(run(e), X86_EXIT_HLT);
+		assert_int_equal(e->cpu.gpr[X86_RAX], va + 5);
+	}
+	env_free(e);
+}
+
 static void test_sse_x87(void **state)
 {
 	struct env *e = env_long();
@@ -476,23 +500,15 @@ static void test_smp_atomicity(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_arith),
-	    cmocka_unit_test(test_page_faults),
-	    cmocka_unit_test(test_exceptions),
-	    cmocka_unit_test(test_triple_fault),
-	    cmocka_unit_test(test_syscall_sysret),
-	    cmocka_unit_test(test_mode_switch),
-	    cmocka_unit_test(test_atomics),
-	    cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_self_modifying),
-	    cmocka_unit_test(test_sse_x87),
-	    cmocka_unit_test(test_interrupt_ist),
-	    cmocka_unit_test(test_accessed_dirty),
-	    cmocka_unit_test(test_code_written_externally),
-	    cmocka_unit_test(test_protected32),
-	    cmocka_unit_test(test_smp_atomicity),
-	    cmocka_unit_test(test_paging_features),
-	    cmocka_unit_test(test_wild_jump),
+	    cmocka_unit_test(test_arith),	    cmocka_unit_test(test_page_faults),
+	    cmocka_unit_test(test_exceptions),	    cmocka_unit_test(test_triple_fault),
+	    cmocka_unit_test(test_syscall_sysret),  cmocka_unit_test(test_mode_switch),
+	    cmocka_unit_test(test_atomics),	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_self_modifying),  cmocka_unit_test(test_code_aliased),
+	    cmocka_unit_test(test_sse_x87),	    cmocka_unit_test(test_interrupt_ist),
+	    cmocka_unit_test(test_accessed_dirty),  cmocka_unit_test(test_code_written_externally),
+	    cmocka_unit_test(test_protected32),	    cmocka_unit_test(test_smp_atomicity),
+	    cmocka_unit_test(test_paging_features), cmocka_unit_test(test_wild_jump),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

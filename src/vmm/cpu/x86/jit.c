@@ -16,13 +16,12 @@
  *   a miss calls the interpreter's slow path, which may fault. A fault unwinds
  *   to x86_cpu_exec as in the interpreter: before the call the block records
  *   the instruction's RIP, RSP and flags, and no instruction writes a register
- *   before its memory accesses are done.
- * - Blocks are keyed by the host address of their first byte (the guest
- *   physical address) and keep a copy of their guest bytes, compared on every
- *   entry: code written by this vCPU, another vCPU or a device is never run
- *   stale, as with the interpreter's decoded-instruction cache. A store into
- *   the running block takes effect at the block's end, which is what the SDM
- *   asks of self-modifying code (a jump after the store).
+ *   before its memory accesses are done. * - Blocks are keyed by the host address of their first
+ * byte (the guest physical address) and its linear address (the code has RIPs built in, and
+ *   processes map shared pages at different addresses), and keep a copy of their guest bytes,
+ * compared on every entry: code written by this vCPU, another vCPU or a device is never run stale,
+ * as with the interpreter's decoded-instruction cache. A store into the running block takes effect
+ * at the block's end, which is what the SDM asks of self-modifying code (a jump after the store).
  *
  * BERTH_SOFT_JIT=0 turns the translator off; BERTH_SOFT_JIT=N translates a
  * block the Nth time it is reached (default 8; the differential test uses 1).
@@ -54,6 +53,8 @@ struct jit_block {
 
 struct jit_entry {
 	const uint8_t *host; /* guest code's first byte */
+	uint64_t rip;	     /* ... and its linear address: the code has RIPs built in, and
+			      * one physical page may be mapped at several addresses */
 	struct jit_block *block;
 	uint32_t count; /* times reached without a block */
 	uint8_t mode;	/* CPL 3 or not: the TLB the block's accesses use */
@@ -942,9 +943,9 @@ static struct jit_block *translate(struct x86_cpu *cpu, struct x86_jit *j, const
 	return blk;
 }
 
-static inline unsigned jit_hash(const uint8_t *p)
+static inline unsigned jit_hash(const uint8_t *p, uint64_t rip)
 {
-	uintptr_t a = (uintptr_t)p;
+	uint64_t a = (uintptr_t)p ^ (rip >> 12 << 16);
 
 	return (unsigned)(a ^ (a >> 14)) & (JIT_HASH_SIZE - 1);
 }
@@ -973,9 +974,9 @@ int x86_jit_exec(struct x86_cpu *cpu)
 		if (!host)
 			return 0; /* MMIO */
 	}
-	en = &j->hash[jit_hash(host)];
-	if (en->host != host || en->mode != user) {
-		*en = (struct jit_entry){.host = host, .mode = (uint8_t)user};
+	en = &j->hash[jit_hash(host, cpu->rip)];
+	if (en->host != host || en->rip != cpu->rip || en->mode != user) {
+		*en = (struct jit_entry){.host = host, .rip = cpu->rip, .mode = (uint8_t)user};
 	}
 	b = en->block;
 	if (!b) {
@@ -985,8 +986,8 @@ int x86_jit_exec(struct x86_cpu *cpu)
 			return 0;
 		/* (A full buffer is flushed in there, this entry with the rest.) */
 		b = translate(cpu, j, host, cpu->rip);
-		*en =
-		    (struct jit_entry){.host = host, .mode = (uint8_t)user, .block = b, .none = !b};
+		*en = (struct jit_entry){
+		    .host = host, .rip = cpu->rip, .mode = (uint8_t)user, .block = b, .none = !b};
 		if (!b)
 			return -1;
 	}
