@@ -200,7 +200,7 @@ static inline __attribute__((always_inline)) void rm_write(struct x86_cpu *cpu, 
 
 static void decode(struct x86_cpu *cpu, struct insn *d);
 
-bool x86_decode_bytes(struct x86_cpu *cpu, const uint8_t *p, uint64_t rip, struct insn *d)
+void x86_decode_bytes(struct x86_cpu *cpu, const uint8_t *p, uint64_t rip, struct insn *d)
 {
 	const uint8_t *ptr = cpu->fetch_ptr, *end = cpu->fetch_end;
 	uint64_t bias = cpu->fetch_bias, saved_rip = cpu->rip;
@@ -214,7 +214,6 @@ bool x86_decode_bytes(struct x86_cpu *cpu, const uint8_t *p, uint64_t rip, struc
 	cpu->fetch_end = end;
 	cpu->fetch_bias = bias;
 	cpu->rip = saved_rip;
-	return true;
 }
 
 /* Exported forms of the decode helpers for system.c, fpu.c and sse.c. The

@@ -343,7 +343,7 @@ void x86_run(struct x86_cpu *cpu);
 void x86_decode_modrm(struct x86_cpu *cpu, struct insn *d);
 /* Decode the instruction at p (at least 32 readable bytes, at most 4 prefixes)
  * as if at rip, without touching guest memory: for the block translator. */
-bool x86_decode_bytes(struct x86_cpu *cpu, const uint8_t *p, uint64_t rip, struct insn *d);
+void x86_decode_bytes(struct x86_cpu *cpu, const uint8_t *p, uint64_t rip, struct insn *d);
 void x86_exec_system(struct x86_cpu *cpu, struct insn *d);
 uint64_t x86_ea(struct x86_cpu *cpu, struct insn *d); /* final effective address */
 static inline uint64_t x86_get_reg(struct x86_cpu *cpu, const struct insn *d, int r, unsigned size)

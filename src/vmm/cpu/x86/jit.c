@@ -16,12 +16,15 @@
  *   a miss calls the interpreter's slow path, which may fault. A fault unwinds
  *   to x86_cpu_exec as in the interpreter: before the call the block records
  *   the instruction's RIP, RSP and flags, and no instruction writes a register
- *   before its memory accesses are done. * - Blocks are keyed by the host address of their first
- * byte (the guest physical address) and its linear address (the code has RIPs built in, and
- *   processes map shared pages at different addresses), and keep a copy of their guest bytes,
- * compared on every entry: code written by this vCPU, another vCPU or a device is never run stale,
- * as with the interpreter's decoded-instruction cache. A store into the running block takes effect
- * at the block's end, which is what the SDM asks of self-modifying code (a jump after the store).
+ *   before its memory accesses are done.
+ * - Blocks are keyed by the host address of their first byte (the guest
+ *   physical address) and its linear address (the code has RIPs built in,
+ *   and processes map shared pages at different addresses). A block keeps a
+ *   copy of its guest bytes, compared on every entry: code written by another
+ *   vCPU or a device is never run stale, as with the interpreter's
+ *   decoded-instruction cache. A store into the running block's page leaves
+ *   the block before the instruction, and the interpreter runs it, so code
+ *   that patches the next instruction sees the new bytes.
  *
  * BERTH_SOFT_JIT=0 turns the translator off; BERTH_SOFT_JIT=N translates a
  * block the Nth time it is reached (default 8; the differential test uses 1).
@@ -84,7 +87,6 @@ struct slow_path {
 
 /* Translation state of one block. */
 struct tctx {
-	struct x86_cpu *cpu;
 	struct emitter e;
 	int user;
 	bool fl_host;	     /* the guest's arithmetic flags are in host EFLAGS */
@@ -360,15 +362,14 @@ static void mem_access(struct tctx *t, bool write, unsigned size, int seg)
 			flags_restore(t);
 		exit_at(t, t->rip, t->done);
 		e_patch(ok, t->e.p);
-	}
-	if (write)
 		e_rsib(&t->e, size, size == 1 ? OP(0x88) : OP(0x89), H_RCX, H_RAX, H_RSI, 0, 0);
-	else if (size == 1)
+	} else if (size == 1) {
 		e_rsib(&t->e, 4, OP(0x0f, 0xb6), H_RCX, H_RAX, H_RSI, 0, 0);
-	else if (size == 2)
+	} else if (size == 2) {
 		e_rsib(&t->e, 4, OP(0x0f, 0xb7), H_RCX, H_RAX, H_RSI, 0, 0);
-	else
+	} else {
 		e_rsib(&t->e, size, OP(0x8b), H_RCX, H_RAX, H_RSI, 0, 0);
+	}
 	s->resume = t->e.p;
 	if (t->fl_host)
 		flags_restore(t);
@@ -475,12 +476,6 @@ static void alu_imm_rax(struct tctx *t, unsigned op, unsigned size, int64_t v)
 }
 
 enum { T_STOP, T_NEXT, T_END };
-
-/* Does the translator handle this memory operand (segment, address size)? */
-static bool mem_ok(const struct insn *d)
-{
-	return d->mod == 3 || d->addrsize == 8 || d->addrsize == 4;
-}
 
 /* The classic ALU opcodes 00-3D. */
 static int tr_alu(struct tctx *t, const struct insn *d, unsigned b)
@@ -722,7 +717,7 @@ static int tr_insn(struct tctx *t, const struct insn *d)
 {
 	unsigned b = d->op, os = d->opsize;
 
-	if (d->lock || d->rep || !mem_ok(d))
+	if (d->lock || d->rep)
 		return T_STOP;
 	if (b >= 0x100)
 		return tr_0f(t, d);
@@ -887,14 +882,12 @@ static struct jit_block *translate(struct x86_cpu *cpu, struct x86_jit *j, const
 	start = (uint8_t *)(blk + 1);
 	memcpy(buf, host, avail);
 	memset(buf + avail, 0, 32);
-	t.cpu = cpu;
 	t.e = (struct emitter){.p = start, .end = start + JIT_MAX_BLOCK};
 	t.user = cpu_user(cpu);
 	t.fl_host = false;
 	t.host = host;
 	t.avail = avail;
 	t.nslow = 0;
-	memset(t.slow, 0, sizeof(t.slow));
 
 	e8(&t.e, 0x53); /* push rbx; push r12; push r13; mov rbx, rdi */
 	e8(&t.e, 0x41);
@@ -909,8 +902,10 @@ static struct jit_block *translate(struct x86_cpu *cpu, struct x86_jit *j, const
 
 		while (p < 5 && is_prefix(buf[off + p]))
 			p++;
-		if (p >= 5 || !x86_decode_bytes(cpu, buf + off, rip + off, &d) ||
-		    off + d.len > avail)
+		if (p >= 5)
+			break;
+		x86_decode_bytes(cpu, buf + off, rip + off, &d);
+		if (off + d.len > avail)
 			break;
 		t.rip = rip + off;
 		t.next = t.rip + d.len;
