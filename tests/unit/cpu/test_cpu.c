@@ -269,6 +269,23 @@ static void test_self_modifying(void **state)
 	env_free(e);
 }
 
+/* A hot loop the block translator handles (snippets/jit.asm): flags live
+ * across memory accesses, PUSH, CALL and RET imm16. */
+static void test_translated_loop(void **state)
+{
+	struct env *e = env_long();
+
+	(void)state;
+	load(e, "jit", CODE);
+	assert_int_equal(run(e), X86_EXIT_HLT);
+	assert_int_equal(e->cpu.gpr[X86_R15], 0xdead); /* no exception */
+	assert_int_equal(e->cpu.gpr[X86_R9], 20);      /* OF after the accesses */
+	assert_int_equal(e->cpu.gpr[X86_R10], 20);     /* SF */
+	assert_int_equal(e->cpu.gpr[X86_R12], 2 * (20 * 21 / 2));
+	assert_int_equal(e->cpu.gpr[X86_RSP], STACK_TOP);
+	env_free(e);
+}
+
 /* One physical page of code mapped at two linear addresses runs with the RIPs
  * of the address it runs at (the block translator must not mix them up). */
 static void test_code_aliased(void **state)
@@ -500,15 +517,25 @@ static void test_smp_atomicity(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_arith),	    cmocka_unit_test(test_page_faults),
-	    cmocka_unit_test(test_exceptions),	    cmocka_unit_test(test_triple_fault),
-	    cmocka_unit_test(test_syscall_sysret),  cmocka_unit_test(test_mode_switch),
-	    cmocka_unit_test(test_atomics),	    cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_self_modifying),  cmocka_unit_test(test_code_aliased),
-	    cmocka_unit_test(test_sse_x87),	    cmocka_unit_test(test_interrupt_ist),
-	    cmocka_unit_test(test_accessed_dirty),  cmocka_unit_test(test_code_written_externally),
-	    cmocka_unit_test(test_protected32),	    cmocka_unit_test(test_smp_atomicity),
-	    cmocka_unit_test(test_paging_features), cmocka_unit_test(test_wild_jump),
+	    cmocka_unit_test(test_arith),
+	    cmocka_unit_test(test_page_faults),
+	    cmocka_unit_test(test_exceptions),
+	    cmocka_unit_test(test_triple_fault),
+	    cmocka_unit_test(test_syscall_sysret),
+	    cmocka_unit_test(test_mode_switch),
+	    cmocka_unit_test(test_atomics),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_self_modifying),
+	    cmocka_unit_test(test_code_aliased),
+	    cmocka_unit_test(test_translated_loop),
+	    cmocka_unit_test(test_sse_x87),
+	    cmocka_unit_test(test_interrupt_ist),
+	    cmocka_unit_test(test_accessed_dirty),
+	    cmocka_unit_test(test_code_written_externally),
+	    cmocka_unit_test(test_protected32),
+	    cmocka_unit_test(test_smp_atomicity),
+	    cmocka_unit_test(test_paging_features),
+	    cmocka_unit_test(test_wild_jump),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
