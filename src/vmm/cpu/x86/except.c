@@ -76,6 +76,19 @@ void x86_handle_fault(struct x86_cpu *cpu)
 	cpu->delivering = -1;
 }
 
+/* A null SS (selector sel, DPL dpl), as 64-bit mode loads below CPL 3 on an
+ * interrupt to an inner level and on IRET. */
+static void null_ss(struct x86_cpu *cpu, uint16_t sel, unsigned dpl)
+{
+	struct x86_segment *ss = &cpu->seg[SEG_SS];
+
+	ss->selector = sel;
+	ss->unusable = 1;
+	ss->present = 0;
+	ss->base = 0;
+	ss->dpl = (uint8_t)dpl;
+}
+
 /* A stack that a frame is written to before the registers are committed. */
 struct frame {
 	uint64_t base, sp, mask;
@@ -182,14 +195,8 @@ void x86_deliver(struct x86_cpu *cpu, int vector, bool has_error, uint32_t error
 		fpush(cpu, &f, ret_rip, 8);
 		if (has_error)
 			fpush(cpu, &f, error, 8);
-		if (new_cpl != cpu->cpl) {
-			struct x86_segment *ss = &cpu->seg[SEG_SS];
-			ss->selector = new_cpl;
-			ss->unusable = 1;
-			ss->present = 0;
-			ss->base = 0;
-			ss->dpl = new_cpl;
-		}
+		if (new_cpl != cpu->cpl)
+			null_ss(cpu, new_cpl, new_cpl);
 		x86_seg_load_cs(cpu, sel, d, new_cpl);
 		cpu->gpr[X86_RSP] = f.sp;
 	} else {
@@ -307,12 +314,7 @@ void x86_iret(struct x86_cpu *cpu, unsigned opsize)
 	x86_seg_load_cs(cpu, cs, d, rpl);
 	if (outer) {
 		if (!(ss & ~3u) && cpu->code64 && rpl < 3) {
-			struct x86_segment *s = &cpu->seg[SEG_SS];
-			s->selector = ss;
-			s->unusable = 1;
-			s->present = 0;
-			s->base = 0;
-			s->dpl = rpl;
+			null_ss(cpu, ss, rpl);
 			x86_update_mode(cpu);
 		} else {
 			x86_load_seg(cpu, SEG_SS, ss);
