@@ -11,21 +11,7 @@
 
 #include "common/util.h"
 #include "daemon/berthd.h"
-
-static struct domain_def *def_named(const char *name, const char *uuid)
-{
-	char xml[512];
-	struct berr err = {0};
-	struct domain_def *def;
-
-	snprintf(xml, sizeof(xml),
-		 "<domain type='kvm'><name>%s</name>%s%s%s<memory unit='MiB'>16</memory>"
-		 "<os><type>hvm</type><kernel>/k</kernel></os></domain>",
-		 name, uuid ? "<uuid>" : "", uuid ? uuid : "", uuid ? "</uuid>" : "");
-	def = domain_def_parse(xml, strlen(xml), NULL, &err);
-	assert_non_null(def);
-	return def;
-}
+#include "fixtures.h"
 
 static void test_list_lookup(void **state)
 {
