@@ -151,43 +151,42 @@ class Berthd:
             return status, payload.decode(errors="replace")
 
 
-def vmm_pids(state, name):
-    """pids of berth-vmm processes running domain name for the berthd of state."""
-    ctl = os.path.join(state, "run", name + ".ctl").encode()
-    pids = []
+def processes():
+    """(pid, argv) of every process that is still there to read."""
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
         try:
             with open("/proc/%s/cmdline" % p, "rb") as f:
-                argv = f.read().split(b"\0")
+                yield int(p), f.read().split(b"\0")
         except OSError:
             continue
+
+
+def vmm_controls():
+    """(pid, control socket path) of every running berth-vmm."""
+    for pid, argv in processes():
         if argv and argv[0].endswith(b"berth-vmm") and b"--control" in argv:
             i = argv.index(b"--control")
-            if i + 1 < len(argv) and argv[i + 1] == ctl:
-                pids.append(int(p))
-    return pids
+            if i + 1 < len(argv):
+                yield pid, argv[i + 1]
+
+
+def vmm_pids(state, name):
+    """pids of berth-vmm processes running domain name for the berthd of state."""
+    ctl = os.path.join(state, "run", name + ".ctl").encode()
+    return [pid for pid, path in vmm_controls() if path == ctl]
 
 
 def kill_leftovers(state):
     """Kill every berth-vmm a berthd of state started (after a failed case)."""
     prefix = os.path.join(state, "run").encode() + b"/"
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % p, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"berth-vmm") and b"--control" in argv:
-            i = argv.index(b"--control")
-            if i + 1 < len(argv) and argv[i + 1].startswith(prefix):
-                try:
-                    os.kill(int(p), signal.SIGKILL)
-                except OSError:
-                    pass
+    for pid, path in vmm_controls():
+        if path.startswith(prefix):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def write_xml(tmp, name, kernel, extra_devices="", memory_mib=16, on_crash="destroy",

@@ -19,7 +19,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_daemon import (Berthd, Console, Failure, Skip, SKIP, check, kill_leftovers,  # noqa: E402
-                         vmm_pids, wait_for, write_xml)
+                         processes, vmm_pids, wait_for, write_xml)
 
 NET_XML = """<network>
   <name>%(name)s</name>
@@ -77,18 +77,8 @@ class Netns:
 
 def dnsmasq_pids(state):
     """dnsmasq processes whose configuration lies in state."""
-    pids = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % p, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"dnsmasq") and any(state.encode() in a for a in argv):
-            pids.append(int(p))
-    return pids
+    return [pid for pid, argv in processes()
+            if argv and argv[0].endswith(b"dnsmasq") and any(state.encode() in a for a in argv)]
 
 
 def net_rows(d):
