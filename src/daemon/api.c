@@ -66,7 +66,7 @@ struct job {
 	struct api_socket *s;
 	struct evhttp_request *req;
 	struct event *done; /* activated by the worker once reply is ready */
-	const char *method;
+	enum evhttp_cmd_type cmd;
 	char *url;   /* the path, percent-decoded */
 	char *query; /* the raw query string, or NULL */
 	char *body;  /* NUL-terminated copy of the body, or NULL when empty */
@@ -162,18 +162,111 @@ static bool query_flag(const struct job *j, const char *key)
 	return on;
 }
 
-static const struct {
+/* The method's name, for messages. */
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	}
+	return "UNKNOWN";
+}
+
+/* POST /v1/KIND/KEY/NAME: an operation on one domain or network. */
+struct action {
 	const char *name;
 	int (*fn)(struct berthd *d, const char *key, struct berr *err);
-} actions[] = {
-    {"start", dom_start},   {"shutdown", dom_shutdown}, {"destroy", dom_destroy},
-    {"reboot", dom_reboot}, {"reset", dom_reset},	{"suspend", dom_suspend},
-    {"resume", dom_resume},
 };
 
-/* PUT /v1/{domains,networks}/KEY/autostart {"autostart": bool}: calls set. */
-static void do_autostart(struct berthd *d, const char *key, const struct job *j, struct reply *r,
-			 int (*set)(struct berthd *d, const char *key, bool on, struct berr *err))
+static const struct action dom_actions[] = {
+    {"start", dom_start},     {"shutdown", dom_shutdown},
+    {"destroy", dom_destroy}, {"reboot", dom_reboot},
+    {"reset", dom_reset},     {"suspend", dom_suspend},
+    {"resume", dom_resume},   {NULL, NULL},
+};
+
+static const struct action net_actions[] = {
+    {"start", net_start},
+    {"destroy", net_destroy},
+    {NULL, NULL},
+};
+
+/* A network's XML: networks have no separate inactive definition to ask for. */
+static char *net_xml(struct berthd *d, const char *key, bool inactive, struct berr *err)
+{
+	(void)inactive;
+	return net_get_xml(d, key, err);
+}
+
+/* What serves /v1/KIND[/KEY[/SUB]] for domains and for networks (docs/api.md). */
+struct kind {
+	const char *name; /* the path element */
+	const char *noun; /* in messages */
+	json_t *(*list)(struct berthd *d, bool all);
+	int (*define)(struct berthd *d, const char *xml, size_t len, json_t **result,
+		      struct berr *err);
+	/* POST ?transient=1, where the kind has it */
+	int (*create)(struct berthd *d, const char *xml, size_t len, json_t **result,
+		      struct berr *err);
+	json_t *(*info)(struct berthd *d, const char *key, struct berr *err);
+	int (*undefine)(struct berthd *d, const char *key, struct berr *err);
+	char *(*get_xml)(struct berthd *d, const char *key, bool inactive, struct berr *err);
+	int (*set_autostart)(struct berthd *d, const char *key, bool on, struct berr *err);
+	/* GET .../console (read-write socket only), where the kind has it */
+	char *(*console)(struct berthd *d, const char *key, struct berr *err);
+	const struct action *actions;
+};
+
+static const struct kind kinds[] = {
+    {"domains", "domain", dom_list, dom_define, dom_create, dom_info, dom_undefine, dom_get_xml,
+     dom_set_autostart, dom_console, dom_actions},
+    {"networks", "network", net_list, net_define, NULL, net_info, net_undefine, net_xml,
+     net_set_autostart, NULL, net_actions},
+};
+
+/* /v1/KIND: GET lists, POST defines (or creates, with ?transient=1). */
+static void route_collection(struct job *j, const struct kind *k)
+{
+	struct berthd *d = j->s->api->d;
+	struct berr err = {0};
+	json_t *res = NULL;
+	int rc = -1;
+
+	if (j->cmd == EVHTTP_REQ_GET) {
+		reply_json(&j->reply, 200, k->list(d, query_flag(j, "all")));
+		return;
+	}
+	if (j->cmd != EVHTTP_REQ_POST) {
+		reply_bad_method(&j->reply);
+		return;
+	}
+	if (!j->body)
+		berr_set(&err, BERR_INVALID, "the request body must hold %s XML", k->noun);
+	else if (k->create && query_flag(j, "transient"))
+		rc = k->create(d, j->body, j->len, &res, &err);
+	else
+		rc = k->define(d, j->body, j->len, &res, &err);
+	reply_result(&j->reply, rc, res, &err);
+}
+
+/* PUT /v1/KIND/KEY/autostart {"autostart": bool}. */
+static void do_autostart(struct job *j, const struct kind *k, const char *key)
 {
 	struct berr err = {0};
 	json_t *body = j->body ? json_loadb(j->body, j->len, 0, NULL) : NULL;
@@ -182,49 +275,48 @@ static void do_autostart(struct berthd *d, const char *key, const struct job *j,
 	if (!json_is_boolean(v))
 		berr_set(&err, BERR_INVALID, "expected a body {\"autostart\": true|false}");
 	else
-		set(d, key, json_is_true(v), &err);
+		k->set_autostart(j->s->api->d, key, json_is_true(v), &err);
 	json_decref(body);
-	reply_result(r, berr_isset(&err) ? -1 : 0, NULL, &err);
+	reply_result(&j->reply, berr_isset(&err) ? -1 : 0, NULL, &err);
 }
 
-/* Routes under /v1/domains/KEY[/SUB]. */
-static void route_domain(struct job *j, const char *key, const char *sub, struct reply *r)
+/* /v1/KIND/KEY[/SUB]: one domain or network. */
+static void route_item(struct job *j, const struct kind *k, const char *key, const char *sub)
 {
 	struct berthd *d = j->s->api->d;
-	const char *method = j->method;
+	struct reply *r = &j->reply;
+	enum evhttp_cmd_type cmd = j->cmd;
 	struct berr err = {0};
-	bool get = !strcmp(method, "GET");
+	char *text;
 
 	if (!sub) {
-		if (get) {
-			json_t *info = dom_info(d, key, &err);
+		if (cmd == EVHTTP_REQ_GET) {
+			json_t *info = k->info(d, key, &err);
 			reply_result(r, info ? 0 : -1, info, &err);
-		} else if (!strcmp(method, "DELETE")) {
-			reply_result(r, dom_undefine(d, key, &err), NULL, &err);
+		} else if (cmd == EVHTTP_REQ_DELETE) {
+			reply_result(r, k->undefine(d, key, &err), NULL, &err);
 		} else {
 			reply_bad_method(r);
 		}
 		return;
 	}
 	if (!strcmp(sub, "xml")) {
-		char *xml;
-		if (!get) {
+		if (cmd != EVHTTP_REQ_GET) {
 			reply_bad_method(r);
 			return;
 		}
-		xml = dom_get_xml(d, key, query_flag(j, "inactive"), &err);
-		if (!xml) {
+		text = k->get_xml(d, key, query_flag(j, "inactive"), &err);
+		if (!text) {
 			reply_error(r, &err);
 			return;
 		}
 		r->status = 200;
 		r->type = "application/xml";
-		r->body = xml;
+		r->body = text;
 		return;
 	}
-	if (!strcmp(sub, "console")) {
-		char *path;
-		if (!get) {
+	if (k->console && !strcmp(sub, "console")) {
+		if (cmd != EVHTTP_REQ_GET) {
 			reply_bad_method(r);
 			return;
 		}
@@ -233,66 +325,29 @@ static void route_domain(struct job *j, const char *key, const char *sub, struct
 			reply_error(r, &err);
 			return;
 		}
-		path = dom_console(d, key, &err);
-		reply_result(r, path ? 0 : -1, path ? json_pack("{s:s}", "path", path) : NULL,
+		text = k->console(d, key, &err);
+		reply_result(r, text ? 0 : -1, text ? json_pack("{s:s}", "path", text) : NULL,
 			     &err);
-		free(path);
+		free(text);
 		return;
 	}
 	if (!strcmp(sub, "autostart")) {
-		if (strcmp(method, "PUT"))
+		if (cmd != EVHTTP_REQ_PUT)
 			reply_bad_method(r);
 		else
-			do_autostart(d, key, j, r, dom_set_autostart);
+			do_autostart(j, k, key);
 		return;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
-		if (!strcmp(sub, actions[i].name)) {
-			if (strcmp(method, "POST"))
+	for (const struct action *a = k->actions; a->name; a++)
+		if (!strcmp(sub, a->name)) {
+			if (cmd != EVHTTP_REQ_POST)
 				reply_bad_method(r);
 			else
-				reply_result(r, actions[i].fn(d, key, &err), NULL, &err);
+				reply_result(r, a->fn(d, key, &err), NULL, &err);
 			return;
 		}
-	berr_set(&err, BERR_NOT_FOUND, "no endpoint /v1/domains/%s/%s", key, sub);
+	berr_set(&err, BERR_NOT_FOUND, "no endpoint /v1/%s/%s/%s", k->name, key, sub);
 	reply_error(r, &err);
-}
-
-/* Routes under /v1/networks/KEY[/SUB] (docs/api.md, "Networks"). */
-static void route_network(struct job *j, const char *key, const char *sub, struct reply *r)
-{
-	struct berthd *d = j->s->api->d;
-	const char *method = j->method;
-	struct berr err = {0};
-	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
-
-	if (!sub && get) {
-		json_t *info = net_info(d, key, &err);
-		reply_result(r, info ? 0 : -1, info, &err);
-	} else if (!sub && !strcmp(method, "DELETE")) {
-		reply_result(r, net_undefine(d, key, &err), NULL, &err);
-	} else if (sub && !strcmp(sub, "xml") && get) {
-		char *xml = net_get_xml(d, key, &err);
-		if (!xml) {
-			reply_error(r, &err);
-			return;
-		}
-		r->status = 200;
-		r->type = "application/xml";
-		r->body = xml;
-	} else if (sub && !strcmp(sub, "start") && post) {
-		reply_result(r, net_start(d, key, &err), NULL, &err);
-	} else if (sub && !strcmp(sub, "destroy") && post) {
-		reply_result(r, net_destroy(d, key, &err), NULL, &err);
-	} else if (sub && !strcmp(sub, "autostart") && !strcmp(method, "PUT")) {
-		do_autostart(d, key, j, r, net_set_autostart);
-	} else if (sub && strcmp(sub, "xml") && strcmp(sub, "start") && strcmp(sub, "destroy") &&
-		   strcmp(sub, "autostart")) {
-		berr_set(&err, BERR_NOT_FOUND, "no endpoint /v1/networks/%s/%s", key, sub);
-		reply_error(r, &err);
-	} else {
-		reply_bad_method(r);
-	}
 }
 
 /* Split "KEY[/SUB]" in place; false when it is malformed. */
@@ -309,85 +364,61 @@ static bool split_key(char *rest, char **key, char **sub)
 	return **key && !(*sub && (!**sub || strchr(*sub, '/')));
 }
 
-/* Serve one request under /v1/ (worker thread): its endpoint's answer in r. */
-static void route(struct job *j, struct reply *r)
+/* Serve one request under /v1/ (worker thread): its endpoint's answer in j->reply. */
+static void route(struct job *j)
 {
 	struct berthd *d = j->s->api->d;
-	const char *url = j->url, *method = j->method;
+	struct reply *r = &j->reply;
+	const char *url = j->url;
 	struct berr err = {0};
 	char *path, *key, *sub;
+	size_t len;
 
 	if (strncmp(url, API_PREFIX, strlen(API_PREFIX))) {
 		berr_set(&err, BERR_NOT_FOUND, "no endpoint %s (the API lives under /v1/)", url);
 		reply_error(r, &err);
 		return;
 	}
-	if (j->s->read_only && strcmp(method, "GET") && strcmp(method, "HEAD")) {
+	if (j->s->read_only && j->cmd != EVHTTP_REQ_GET && j->cmd != EVHTTP_REQ_HEAD) {
 		berr_set(&err, BERR_DENIED, "%s %s: the read-only socket serves GET requests only",
-			 method, url);
+			 method_name(j->cmd), url);
 		reply_error(r, &err);
 		return;
 	}
 	path = xstrdup(url + strlen(API_PREFIX));
 	/* Tolerate one trailing slash. */
-	if (*path && path[strlen(path) - 1] == '/')
-		path[strlen(path) - 1] = '\0';
+	len = strlen(path);
+	if (len && path[len - 1] == '/')
+		path[--len] = '\0';
 	if (!strcmp(path, "node") || !strcmp(path, "version")) {
-		if (strcmp(method, "GET"))
+		if (j->cmd != EVHTTP_REQ_GET)
 			reply_bad_method(r);
+		else if (!strcmp(path, "node"))
+			reply_json(r, 200, node_info_json(d));
 		else
 			reply_json(r, 200,
-				   !strcmp(path, "node")
-				       ? node_info_json(d)
-				       : json_pack("{s:s,s:s,s:s}", "version", BERTH_VERSION,
-						   "driver", d->drv->name, "instance",
-						   d->system ? "system" : "session"));
-	} else if (!strcmp(path, "domains")) {
-		if (!strcmp(method, "GET")) {
-			reply_json(r, 200, dom_list(d, query_flag(j, "all")));
-		} else if (!strcmp(method, "POST")) {
-			json_t *res = NULL;
-			int rc = -1;
-			if (!j->body)
-				berr_set(&err, BERR_INVALID,
-					 "the request body must hold domain XML");
-			else if (query_flag(j, "transient"))
-				rc = dom_create(d, j->body, j->len, &res, &err);
-			else
-				rc = dom_define(d, j->body, j->len, &res, &err);
-			reply_result(r, rc, res, &err);
-		} else {
-			reply_bad_method(r);
-		}
-	} else if (!strcmp(path, "networks")) {
-		if (!strcmp(method, "GET")) {
-			reply_json(r, 200, net_list(d, query_flag(j, "all")));
-		} else if (!strcmp(method, "POST")) {
-			json_t *res = NULL;
-			int rc = -1;
-			if (!j->body)
-				berr_set(&err, BERR_INVALID,
-					 "the request body must hold network XML");
-			else
-				rc = net_define(d, j->body, j->len, &res, &err);
-			reply_result(r, rc, res, &err);
-		} else {
-			reply_bad_method(r);
-		}
-	} else if (!strncmp(path, "domains/", 8) || !strncmp(path, "networks/", 9)) {
-		bool dom = path[0] == 'd';
-		if (!split_key(path + (dom ? 8 : 9), &key, &sub)) {
-			berr_set(&err, BERR_NOT_FOUND, "no endpoint %s", url);
-			reply_error(r, &err);
-		} else if (dom) {
-			route_domain(j, key, sub, r);
-		} else {
-			route_network(j, key, sub, r);
-		}
-	} else {
-		berr_set(&err, BERR_NOT_FOUND, "no endpoint %s", url);
-		reply_error(r, &err);
+				   json_pack("{s:s,s:s,s:s}", "version", BERTH_VERSION, "driver",
+					     d->drv->name, "instance",
+					     d->system ? "system" : "session"));
+		goto out;
 	}
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		const struct kind *k = &kinds[i];
+		size_t n = strlen(k->name);
+
+		if (strncmp(path, k->name, n) || (path[n] && path[n] != '/'))
+			continue;
+		if (!path[n])
+			route_collection(j, k);
+		else if (split_key(path + n + 1, &key, &sub))
+			route_item(j, k, key, sub);
+		else
+			break;
+		goto out;
+	}
+	berr_set(&err, BERR_NOT_FOUND, "no endpoint %s", url);
+	reply_error(r, &err);
+out:
 	free(path);
 }
 
@@ -429,15 +460,6 @@ static void send_reply(struct evhttp_request *req, struct reply *r)
 	r->body = NULL;
 }
 
-/* Answer a request with an error right away (event thread). */
-static void send_error(struct evhttp_request *req, const struct berr *err)
-{
-	struct reply r = {0};
-
-	reply_error(&r, err);
-	send_reply(req, &r);
-}
-
 /* May this peer use the read-write socket? */
 static bool peer_allowed(struct api_socket *s, struct evhttp_request *req)
 {
@@ -451,32 +473,6 @@ static bool peer_allowed(struct api_socket *s, struct evhttp_request *req)
 	if (!bev || getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return false;
 	return cred.uid == 0 || cred.uid == s->api->d->owner;
-}
-
-/* The method's name, as route() compares it. */
-static const char *method_name(enum evhttp_cmd_type cmd)
-{
-	switch (cmd) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_OPTIONS:
-		return "OPTIONS";
-	case EVHTTP_REQ_TRACE:
-		return "TRACE";
-	case EVHTTP_REQ_CONNECT:
-		return "CONNECT";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	}
-	return "UNKNOWN";
 }
 
 /* Free a request's state (event thread; the evhttp request is evhttp's). */
@@ -537,7 +533,7 @@ static void *worker_main(void *arg)
 		if (!api->queue)
 			api->queue_tail = &api->queue;
 		pthread_mutex_unlock(&api->lock);
-		route(j, &j->reply);
+		route(j);
 		/* j belongs to the event thread from here on */
 		event_active(j->done, EV_TIMEOUT, 1);
 		pthread_mutex_lock(&api->lock);
@@ -559,7 +555,7 @@ static struct job *job_new(struct api_socket *s, struct evhttp_request *req, str
 
 	j->s = s;
 	j->req = req;
-	j->method = method_name(evhttp_request_get_command(req));
+	j->cmd = evhttp_request_get_command(req);
 	j->url = evhttp_uridecode(path && *path ? path : "/", 0, NULL);
 	j->query = query ? xstrdup(query) : NULL;
 	j->len = evbuffer_get_length(in);
@@ -609,7 +605,7 @@ static int job_queue(struct api *api, struct job *j, struct berr *err)
 	return 0;
 }
 
-/* evhttp's callback for every complete request (event thread). */
+/* evhttp's callback for every complete request (event thread): refuse it or queue it. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct api_socket *s = arg;
@@ -621,18 +617,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 			 s->api->d->system ? "root" : "the session's owner");
 	else if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > API_MAX_BODY)
 		berr_set(&err, BERR_INVALID, "request body larger than %d bytes", API_MAX_BODY);
-	if (berr_isset(&err)) {
-		send_error(req, &err);
-		return;
-	}
-	j = job_new(s, req, &err);
-	if (!j) {
-		send_error(req, &err);
-		return;
-	}
-	if (job_queue(s->api, j, &err) < 0) {
+	else if ((j = job_new(s, req, &err)) && job_queue(s->api, j, &err) < 0)
 		job_free(j);
-		send_error(req, &err);
+	if (berr_isset(&err)) {
+		struct reply r = {0};
+
+		reply_error(&r, &err);
+		send_reply(req, &r);
 	}
 }
 
