@@ -68,9 +68,9 @@ static void set_state(struct domain *dom, enum dom_state state, const char *reas
 	pthread_mutex_unlock(&dom->lock);
 }
 
-/* The VM is gone (job held): back to inactive, forget a transient domain. */
-static void set_inactive(struct berthd *d, struct domain *dom, enum dom_state state,
-			 const char *reason)
+/* The VM is gone (job held): give back its memory, forget the run, record the state. */
+static void clear_run(struct berthd *d, struct domain *dom, enum dom_state state,
+		      const char *reason)
 {
 	struct domain_def *live;
 
@@ -84,6 +84,13 @@ static void set_inactive(struct berthd *d, struct domain *dom, enum dom_state st
 	pthread_mutex_unlock(&dom->lock);
 	domain_def_free(live);
 	dom->fake_reboot = false;
+}
+
+/* The VM is gone (job held): back to inactive, forget a transient domain. */
+static void set_inactive(struct berthd *d, struct domain *dom, enum dom_state state,
+			 const char *reason)
+{
+	clear_run(d, dom, state, reason);
 	if (!dom->persistent && state == DOM_STATE_SHUTOFF)
 		domain_list_remove(&d->domains, dom);
 }
@@ -189,15 +196,7 @@ void dom_process_ended(struct berthd *d, struct domain *dom, enum dom_exit how)
 		 restart ? ", restarting it" : "");
 	/* A transient domain that restarts must stay listed: keep it active in between. */
 	if (restart) {
-		node_release(d, dom);
-		pthread_mutex_lock(&dom->lock);
-		domain_def_free(dom->live);
-		dom->live = NULL;
-		dom->id = -1;
-		dom->state = DOM_STATE_SHUTOFF;
-		dom->reason = reason;
-		pthread_mutex_unlock(&dom->lock);
-		dom->fake_reboot = false;
+		clear_run(d, dom, DOM_STATE_SHUTOFF, reason);
 		if (do_start(d, dom, &err) == 0)
 			return;
 		log_error("domain %s: restarting: %s", dom->name, err.msg);
@@ -501,44 +500,52 @@ out_unlock:
 	return ret;
 }
 
-/* Start an inactive domain. */
-int dom_start(struct berthd *d, const char *key, struct berr *err)
+/*
+ * The frame of an operation on one domain: look it up, take its job, check
+ * that it is active when active_only, run fn, release the job.
+ */
+static int job_op(struct berthd *d, const char *key, bool active_only,
+		  int (*fn)(struct berthd *d, struct domain *dom, struct berr *err),
+		  struct berr *err)
 {
 	struct domain *dom = lookup(d, key, err);
 	int ret = -1;
 
 	if (!dom)
 		return -1;
-	if (job_begin(dom, err) < 0)
-		goto out;
-	if (domain_is_active(dom))
-		berr_set(err, BERR_CONFLICT, "domain '%s' is already active", dom->name);
-	else
-		ret = do_start(d, dom, err);
-	job_end(dom);
-out:
+	if (job_begin(dom, err) == 0) {
+		if (!active_only || require_active(dom, err) == 0)
+			ret = fn(d, dom, err);
+		job_end(dom);
+	}
 	domain_unref(dom);
 	return ret;
 }
 
-/* The common frame of an operation on an active domain. */
-static int active_op(struct berthd *d, const char *key,
-		     int (*fn)(struct berthd *d, struct domain *dom, struct berr *err),
-		     struct berr *err)
+/* Start an inactive domain. */
+static int op_start(struct berthd *d, struct domain *dom, struct berr *err)
 {
-	struct domain *dom = lookup(d, key, err);
-	int ret = -1;
-
-	if (!dom)
+	if (domain_is_active(dom)) {
+		berr_set(err, BERR_CONFLICT, "domain '%s' is already active", dom->name);
 		return -1;
-	if (job_begin(dom, err) < 0)
-		goto out;
-	if (require_active(dom, err) == 0)
-		ret = fn(d, dom, err);
-	job_end(dom);
-out:
-	domain_unref(dom);
-	return ret;
+	}
+	return do_start(d, dom, err);
+}
+
+/* Stop the VM now (or clear a preserved crash: nothing runs, just the state). */
+static int op_destroy(struct berthd *d, struct domain *dom, struct berr *err)
+{
+	bool crashed;
+
+	pthread_mutex_lock(&dom->lock);
+	crashed = dom->state == DOM_STATE_CRASHED;
+	pthread_mutex_unlock(&dom->lock);
+	if (!crashed && (require_active(dom, err) < 0 || d->drv->destroy(d, dom, err) < 0))
+		return -1;
+	set_inactive(d, dom, DOM_STATE_SHUTOFF, "destroyed");
+	if (!crashed)
+		log_info("domain %s destroyed", dom->name);
+	return 0;
 }
 
 /* Ask the guest to power off. */
@@ -580,63 +587,46 @@ static int op_resume(struct berthd *d, struct domain *dom, struct berr *err)
 	return 0;
 }
 
+/* The start endpoint. */
+int dom_start(struct berthd *d, const char *key, struct berr *err)
+{
+	return job_op(d, key, false, op_start, err);
+}
+
+/* The destroy endpoint. */
+int dom_destroy(struct berthd *d, const char *key, struct berr *err)
+{
+	return job_op(d, key, false, op_destroy, err);
+}
+
 /* The shutdown endpoint. */
 int dom_shutdown(struct berthd *d, const char *key, struct berr *err)
 {
-	return active_op(d, key, op_shutdown, err);
+	return job_op(d, key, true, op_shutdown, err);
 }
 
 /* The reboot endpoint. */
 int dom_reboot(struct berthd *d, const char *key, struct berr *err)
 {
-	return active_op(d, key, op_reboot, err);
+	return job_op(d, key, true, op_reboot, err);
 }
 
 /* The reset endpoint. */
 int dom_reset(struct berthd *d, const char *key, struct berr *err)
 {
-	return active_op(d, key, op_reset, err);
+	return job_op(d, key, true, op_reset, err);
 }
 
 /* The suspend endpoint. */
 int dom_suspend(struct berthd *d, const char *key, struct berr *err)
 {
-	return active_op(d, key, op_suspend, err);
+	return job_op(d, key, true, op_suspend, err);
 }
 
 /* The resume endpoint. */
 int dom_resume(struct berthd *d, const char *key, struct berr *err)
 {
-	return active_op(d, key, op_resume, err);
-}
-
-/* Stop the VM now (or clear a preserved crash). */
-int dom_destroy(struct berthd *d, const char *key, struct berr *err)
-{
-	struct domain *dom = lookup(d, key, err);
-	enum dom_state state;
-	int ret = -1;
-
-	if (!dom)
-		return -1;
-	if (job_begin(dom, err) < 0)
-		goto out;
-	pthread_mutex_lock(&dom->lock);
-	state = dom->state;
-	pthread_mutex_unlock(&dom->lock);
-	if (state == DOM_STATE_CRASHED) {
-		/* A preserved crash: nothing runs, just clear the state. */
-		set_inactive(d, dom, DOM_STATE_SHUTOFF, "destroyed");
-		ret = 0;
-	} else if (require_active(dom, err) == 0 && d->drv->destroy(d, dom, err) == 0) {
-		set_inactive(d, dom, DOM_STATE_SHUTOFF, "destroyed");
-		log_info("domain %s destroyed", dom->name);
-		ret = 0;
-	}
-	job_end(dom);
-out:
-	domain_unref(dom);
-	return ret;
+	return job_op(d, key, true, op_resume, err);
 }
 
 /* Mark or unmark a persistent domain for autostart. */
