@@ -5,12 +5,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+extern char **environ;
 
 /* asprintf that never fails (out of memory is fatal). */
 char *xasprintf(const char *fmt, ...)
@@ -116,24 +120,35 @@ int mkdir_p(const char *path, mode_t mode, struct berr *err)
 	return ret;
 }
 
+/* One read of a file of /proc/PID, as much as fits. */
+ssize_t proc_read(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
 /*
  * Field 22 of /proc/PID/stat: the process start time in clock ticks since
  * boot; -1 for a process that has ended (a zombie nobody reaped included).
  */
 int proc_start_time(pid_t pid, unsigned long long *out)
 {
-	char path[64], buf[1024], *p;
-	int fd, n;
+	char buf[1024], *p;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc_read(pid, "stat", buf, sizeof(buf)) <= 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: skip past the last ')'. */
 	p = strrchr(buf, ')');
 	if (!p)
@@ -147,4 +162,33 @@ int proc_start_time(pid_t pid, unsigned long long *out)
 			return -1;
 	}
 	return sscanf(p, " %llu", out) == 1 ? 0 : -1;
+}
+
+/*
+ * posix_spawn with what berthd's children need: their own session (a
+ * terminal's Ctrl+C at berthd must not reach them), and none of the signals
+ * berthd blocks for sigwait (SIGTERM...) or ignores (SIGPIPE) carried over.
+ */
+int spawn_detached(pid_t *pid, const char *path, char *const argv[], int outfd)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t all, none;
+	int e;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, outfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, outfd, 2);
+	posix_spawnattr_init(&attr);
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF |
+					    POSIX_SPAWN_SETSIGMASK);
+	e = posix_spawn(pid, path, &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	return e;
 }

@@ -12,7 +12,6 @@
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +20,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define DNSMASQ_TERM_MS 3000
 
@@ -82,9 +79,6 @@ static char *tool_path(const char *name)
  */
 static int run_tool(const char *const *args, struct berr *err)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t all, none;
 	char *path = tool_path(args[0]), out[512] = "", cmd[256] = "";
 	int memfd = memfd_create("berthd-tool", MFD_CLOEXEC), e, status;
 	ssize_t n;
@@ -98,21 +92,7 @@ static int run_tool(const char *const *args, struct berr *err)
 		free(path);
 		return -1;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, memfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, memfd, 2);
-	/* berthd blocks SIGTERM and friends for sigwait: the tool (dnsmasq) must not. */
-	posix_spawnattr_init(&attr);
-	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF |
-					    POSIX_SPAWN_SETSIGMASK);
-	e = posix_spawn(&pid, path, &fa, &attr, (char *const *)args, environ);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
+	e = spawn_detached(&pid, path, (char *const *)args, memfd);
 	free(path);
 	if (e) {
 		berr_set(err, BERR_INTERNAL, "running %s: %s (is %s installed?)", cmd, strerror(e),
@@ -264,18 +244,11 @@ static void firewall_down(const struct network_def *def)
 static bool dnsmasq_alive(pid_t pid, unsigned long long start)
 {
 	unsigned long long now;
-	char path[64], comm[32] = "";
-	int fd, n;
+	char comm[32];
 
 	if (pid <= 0 || proc_start_time(pid, &now) < 0 || now != start)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, comm, sizeof(comm) - 1);
-	close(fd);
-	return n > 0 && !strncmp(comm, "dnsmasq", 7);
+	return proc_read(pid, "comm", comm, sizeof(comm)) > 0 && !strncmp(comm, "dnsmasq", 7);
 }
 
 /* Append a printf-formatted line to a growing string. */
@@ -422,6 +395,28 @@ static int write_state(struct berthd *d, struct network *net, struct berr *err)
 	return ret;
 }
 
+/*
+ * What a state file records: net->live and its dnsmasq. -1 when the file
+ * cannot be read, or with err set when it holds no usable definition.
+ */
+static int read_state(const char *path, struct network *net, struct berr *err)
+{
+	json_t *st = json_load_file(path, 0, NULL);
+	const char *xml = json_string_value(json_object_get(st, "xml"));
+
+	if (!st)
+		return -1;
+	net->live = xml ? network_def_parse(xml, strlen(xml), NULL, err) : NULL;
+	if (!net->live) {
+		berr_set(err, BERR_INVALID, "no definition");
+	} else {
+		net->dnsmasq = (pid_t)json_integer_value(json_object_get(st, "dnsmasq_pid"));
+		net->dnsmasq_start = json_integer_value(json_object_get(st, "dnsmasq_start"));
+	}
+	json_decref(st);
+	return net->live ? 0 : -1;
+}
+
 /* Tear down everything of an active network (lock held). */
 static void network_teardown(struct berthd *d, struct network *net)
 {
@@ -552,21 +547,16 @@ static void network_free(struct network *n)
 static void adopt(struct berthd *d, struct network *net)
 {
 	char *path = run_path(d, net->def->name, "state");
-	json_t *st = json_load_file(path, 0, NULL);
-	const char *xml = json_string_value(json_object_get(st, "xml"));
 	struct berr err = {0};
 
-	if (!st)
-		goto out;
-	net->live = xml ? network_def_parse(xml, strlen(xml), NULL, &err) : NULL;
-	if (!net->live) {
-		log_error("network '%s': state file %s is unusable: %s", net->def->name, path,
-			  xml ? err.msg : "no definition");
-		remove_file_durable(path, NULL);
+	if (read_state(path, net, &err) < 0) {
+		if (berr_isset(&err)) {
+			log_error("network '%s': state file %s is unusable: %s", net->def->name,
+				  path, err.msg);
+			remove_file_durable(path, NULL);
+		}
 		goto out;
 	}
-	net->dnsmasq = (pid_t)json_integer_value(json_object_get(st, "dnsmasq_pid"));
-	net->dnsmasq_start = json_integer_value(json_object_get(st, "dnsmasq_start"));
 	if (!if_nametoindex(net->live->bridge)) {
 		log_warn("network '%s': its bridge %s vanished while berthd was away; stopped",
 			 net->def->name, net->live->bridge);
@@ -581,7 +571,6 @@ static void adopt(struct berthd *d, struct network *net)
 	}
 	log_info("network '%s' (bridge %s) adopted", net->def->name, net->live->bridge);
 out:
-	json_decref(st);
 	free(path);
 }
 
@@ -601,8 +590,6 @@ static void clean_orphans(struct berthd *d)
 		struct network net = {0};
 		struct berr err = {0};
 		char *path, *name;
-		const char *xml;
-		json_t *st;
 
 		if (len < 7 || strcmp(e->d_name + len - 6, ".state") || e->d_name[0] == '.')
 			continue;
@@ -612,22 +599,15 @@ static void clean_orphans(struct berthd *d)
 			continue;
 		}
 		path = xasprintf("%s/%s", d->nets->run_dir, e->d_name);
-		st = json_load_file(path, 0, NULL);
-		xml = json_string_value(json_object_get(st, "xml"));
-		net.live = xml ? network_def_parse(xml, strlen(xml), NULL, &err) : NULL;
-		if (net.live && !strcmp(net.live->name, name)) {
+		if (read_state(path, &net, &err) == 0 && !strcmp(net.live->name, name)) {
 			log_warn("network '%s' is no longer defined: tearing down bridge %s", name,
 				 net.live->bridge);
-			net.dnsmasq = (pid_t)json_integer_value(json_object_get(st, "dnsmasq_pid"));
-			net.dnsmasq_start =
-			    json_integer_value(json_object_get(st, "dnsmasq_start"));
 			network_teardown(d, &net);
 		} else {
 			network_def_free(net.live);
 			log_error("state file %s is unusable: removed", path);
 			remove_file_durable(path, NULL);
 		}
-		json_decref(st);
 		free(path);
 		free(name);
 	}

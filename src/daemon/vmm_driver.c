@@ -26,7 +26,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +36,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define START_TIMEOUT_NS    (15ULL * 1000000000ULL)
 #define TERM_GRACE_MS	    3000
@@ -77,19 +74,27 @@ struct vmm_proc {
 
 static atomic_uint proc_gen;
 
-/* A process record for dom's next run (paths in the run and log directories). */
-static struct vmm_proc *proc_new(struct berthd *d, struct domain *dom)
+/* A process record of a new generation, with no process, domain or paths yet. */
+static struct vmm_proc *proc_alloc(struct berthd *d)
 {
 	struct vmm_proc *p = xcalloc(1, sizeof(*p));
 
 	p->d = d;
-	p->dom = domain_ref(dom);
 	p->gen = atomic_fetch_add(&proc_gen, 1) + 1;
 	p->pidfd = -1;
 	p->evfd = -1;
 	p->lb = xmalloc(sizeof(*p->lb));
 	p->lb->len = 0;
 	pthread_mutex_init(&p->mu, NULL);
+	return p;
+}
+
+/* A process record for dom's next run (paths in the run and log directories). */
+static struct vmm_proc *proc_new(struct berthd *d, struct domain *dom)
+{
+	struct vmm_proc *p = proc_alloc(d);
+
+	p->dom = domain_ref(dom);
 	p->ctl_path = xasprintf("%s/%s.ctl", d->run_dir, dom->name);
 	p->state_path = xasprintf("%s/%s.state", d->run_dir, dom->name);
 	p->log_path = xasprintf("%s/%s.log", d->log_dir, dom->name);
@@ -288,19 +293,11 @@ static void proc_detach(void *opaque)
 /* Is pid a berth-vmm (its argv[0] names it)? */
 static bool proc_is_vmm(pid_t pid)
 {
-	char path[64], buf[4096];
+	char buf[4096];
 	const char *base;
-	int fd, n;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc_read(pid, "cmdline", buf, sizeof(buf)) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	base = strrchr(buf, '/');
 	base = base ? base + 1 : buf;
 	return !strcmp(base, "berth-vmm");
@@ -612,9 +609,6 @@ static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 {
 	struct vmm_proc *p = proc_new(d, dom);
 	struct argv_buf a = {0};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t all, none;
 	json_t *status;
 	int logfd = -1, e;
 
@@ -627,21 +621,7 @@ static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 	if (logfd < 0)
 		goto fail;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-	posix_spawnattr_init(&attr);
-	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	/* Its own session: a terminal's Ctrl+C at berthd must not reach the VMs. */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF |
-					    POSIX_SPAWN_SETSIGMASK);
-	e = posix_spawn(&p->pid, d->vmm_path, &fa, &attr, a.v, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	e = spawn_detached(&p->pid, d->vmm_path, a.v, logfd);
 	close(logfd);
 	logfd = -1;
 	if (e) {
@@ -827,15 +807,9 @@ static bool adopt_one(struct berthd *d, const char *state_path, json_t *st)
 		log_error("state file %s: %s", state_path, err.msg);
 		return false;
 	}
-	p = xcalloc(1, sizeof(*p));
-	p->d = d;
-	p->gen = atomic_fetch_add(&proc_gen, 1) + 1;
+	p = proc_alloc(d);
 	p->pid = pid;
 	p->start_time = start_time;
-	p->evfd = -1;
-	p->lb = xmalloc(sizeof(*p->lb));
-	p->lb->len = 0;
-	pthread_mutex_init(&p->mu, NULL);
 	p->ctl_path = xstrdup(json_string_value(json_object_get(st, "control")));
 	p->state_path = xstrdup(state_path);
 	p->log_path = xstrdup(json_string_value(json_object_get(st, "log")) ?: "/dev/null");
@@ -905,7 +879,8 @@ static void vmm_adopt_all(struct berthd *d)
 	}
 	while ((e = readdir(dir))) {
 		size_t len = strlen(e->d_name);
-		char *path, *ctl, *console;
+		char *path, *name, *ctl, *console;
+		struct domain *dom;
 		json_t *st;
 
 		if (len < 7 || strcmp(e->d_name + len - 6, ".state") || e->d_name[0] == '.')
@@ -925,27 +900,24 @@ static void vmm_adopt_all(struct berthd *d)
 					tap_delete(json_string_value(json_array_get(taps, i)),
 						   NULL);
 		}
-		ctl = xasprintf("%s/%.*s.ctl", d->run_dir, (int)(len - 6), e->d_name);
-		console = xasprintf("%s/%.*s.console", d->run_dir, (int)(len - 6), e->d_name);
+		name = xasprintf("%.*s", (int)(len - 6), e->d_name);
+		ctl = xasprintf("%s/%s.ctl", d->run_dir, name);
+		console = xasprintf("%s/%s.console", d->run_dir, name);
 		unlink_socket(ctl);
 		unlink_socket(console);
-		log_warn("domain %.*s stopped while berthd was not running", (int)(len - 6),
-			 e->d_name);
-		{
-			char *name = xasprintf("%.*s", (int)(len - 6), e->d_name);
-			struct domain *dom = domain_list_lookup(&d->domains, name);
-			if (dom) {
-				pthread_mutex_lock(&dom->lock);
-				dom->reason = "crashed";
-				pthread_mutex_unlock(&dom->lock);
-				domain_unref(dom);
-			}
-			free(name);
+		log_warn("domain %s stopped while berthd was not running", name);
+		dom = domain_list_lookup(&d->domains, name);
+		if (dom) {
+			pthread_mutex_lock(&dom->lock);
+			dom->reason = "crashed";
+			pthread_mutex_unlock(&dom->lock);
+			domain_unref(dom);
 		}
 		remove_file_durable(path, NULL);
 		json_decref(st);
 		free(ctl);
 		free(console);
+		free(name);
 		free(path);
 	}
 	closedir(dir);
