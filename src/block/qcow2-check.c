@@ -250,16 +250,12 @@ static int check_copied(struct check *c, bool repair)
 static int clear_flags(struct qcow2 *s)
 {
 	uint64_t v;
-	int ret;
 
 	if (s->version < 3 || !(s->incompat & (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT)))
 		return 0;
 	s->incompat &= ~(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT);
 	v = htobe64(s->incompat);
-	ret = qcow2_write_header_field(s, QCOW2_HDR_INCOMPAT, &v, 8);
-	if (!ret)
-		ret = blk_file_sync(s->bs);
-	return ret;
+	return qcow2_update_header(s, QCOW2_HDR_INCOMPAT, &v, 8);
 }
 
 /* One full pass: refcounts, then COPIED flags. */

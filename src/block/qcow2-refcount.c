@@ -282,16 +282,9 @@ static int grow_reftable(struct qcow2 *s, uint64_t min_entries)
 		ret = blk_file_sync(s->bs);
 	if (ret < 0)
 		goto fail;
-	{
-		uint64_t off_be = htobe64(start << s->cluster_bits);
-		uint32_t n_be = htobe32((uint32_t)t);
-
-		memcpy(hdr, &off_be, 8);
-		memcpy(hdr + 8, &n_be, 4);
-	}
-	ret = qcow2_write_header_field(s, QCOW2_HDR_REFTABLE, hdr, 12);
-	if (!ret)
-		ret = blk_file_sync(s->bs);
+	put_be64(hdr, start << s->cluster_bits);
+	put_be32(hdr + 8, (uint32_t)t);
+	ret = qcow2_update_header(s, QCOW2_HDR_REFTABLE, hdr, 12);
 	if (ret < 0)
 		goto fail;
 	free(be_rt);

@@ -227,9 +227,7 @@ static int write_table(struct qcow2 *s, struct qcow2_snapshot *sn, uint32_t n)
 	}
 	put_be32(hdr, n);
 	put_be64(hdr + 4, off);
-	ret = qcow2_write_header_field(s, QCOW2_HDR_SNAPSHOTS, hdr, 12);
-	if (!ret)
-		ret = blk_file_sync(s->bs);
+	ret = qcow2_update_header(s, QCOW2_HDR_SNAPSHOTS, hdr, 12);
 	if (ret < 0)
 		return ret;
 	if (s->nb_snapshots && old_size)
@@ -471,16 +469,8 @@ int qcow2_snapshot_apply(struct blockdev *bs, const char *name, char *err, size_
 	free(old_l1);
 	if (!ret)
 		ret = finish(s);
-	if (!ret && p->disk_size != bs->size) {
-		uint8_t be[8];
-
-		put_be64(be, p->disk_size);
-		ret = qcow2_write_header_field(s, QCOW2_HDR_SIZE, be, 8);
-		if (!ret)
-			ret = blk_file_sync(s->bs);
-		if (!ret)
-			bs->size = p->disk_size;
-	}
+	if (!ret && p->disk_size != bs->size)
+		ret = qcow2_set_size(s, p->disk_size);
 out:
 	free(sn_l1);
 	if (ret < 0)

@@ -71,8 +71,7 @@ int qcow2_corrupt(struct qcow2 *s, const char *fmt, ...)
 
 		s->incompat |= QCOW2_INCOMPAT_CORRUPT;
 		be = htobe64(s->incompat);
-		if (!qcow2_write_header_field(s, QCOW2_HDR_INCOMPAT, &be, 8))
-			blk_file_sync(s->bs);
+		qcow2_update_header(s, QCOW2_HDR_INCOMPAT, &be, 8);
 	}
 	return -EIO;
 }
@@ -85,9 +84,25 @@ int qcow2_valid_offset(struct qcow2 *s, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int qcow2_write_header_field(struct qcow2 *s, uint32_t off, const void *be_data, size_t len)
+/* Write header bytes and sync them: header updates are commit points (table moves, size, flags). */
+int qcow2_update_header(struct qcow2 *s, uint32_t off, const void *be_data, size_t len)
 {
-	return blk_file_pwrite(s->bs, off, be_data, len);
+	int ret = blk_file_pwrite(s->bs, off, be_data, len);
+
+	return ret < 0 ? ret : blk_file_sync(s->bs);
+}
+
+/* Record a new virtual size in the header (durably), then in bs. */
+int qcow2_set_size(struct qcow2 *s, uint64_t size)
+{
+	uint8_t be[8];
+	int ret;
+
+	put_be64(be, size);
+	ret = qcow2_update_header(s, QCOW2_HDR_SIZE, be, 8);
+	if (!ret)
+		s->bs->size = size;
+	return ret;
 }
 
 uint64_t qcow2_l1_needed(struct qcow2 *s, uint64_t size)
@@ -890,9 +905,7 @@ int qcow2_grow_l1(struct qcow2 *s, uint32_t min_size)
 		goto fail;
 	put_be32(hdr, min_size);
 	put_be64(hdr + 4, new_off);
-	ret = qcow2_write_header_field(s, QCOW2_HDR_L1, hdr, 12);
-	if (!ret)
-		ret = blk_file_sync(s->bs);
+	ret = qcow2_update_header(s, QCOW2_HDR_L1, hdr, 12);
 	if (ret < 0)
 		goto fail;
 	slots = xrealloc(s->l2_slot, (size_t)min_size * sizeof(*slots));
@@ -909,18 +922,6 @@ int qcow2_grow_l1(struct qcow2 *s, uint32_t min_size)
 	return ret;
 fail:
 	free(l1);
-	return ret;
-}
-
-static int write_size(struct qcow2 *s, uint64_t size)
-{
-	uint8_t be[8];
-	int ret;
-
-	put_be64(be, size);
-	ret = qcow2_write_header_field(s, QCOW2_HDR_SIZE, be, 8);
-	if (!ret)
-		ret = blk_file_sync(s->bs);
 	return ret;
 }
 
@@ -955,11 +956,10 @@ static int qcow2_resize(struct blockdev *bs, uint64_t size, char *err, size_t er
 			ret = qcow2_metadata_flush(s);
 	}
 	if (!ret)
-		ret = write_size(s, size);
+		ret = qcow2_set_size(s, size);
 	if (ret < 0)
 		return blk_seterr(err, errlen, ret, "cannot resize '%s': %s", bs->filename,
 				  strerror(-ret));
-	bs->size = size;
 	return 0;
 }
 
@@ -1246,7 +1246,7 @@ static int qcow2_open(struct blockdev *bs, const char *backing_format, char *err
 			/* We do not maintain what these bits describe (e.g. bitmaps): drop them. */
 			uint8_t zero[8] = {0};
 
-			ret = qcow2_write_header_field(s, QCOW2_HDR_AUTOCLEAR, zero, 8);
+			ret = blk_file_pwrite(bs, QCOW2_HDR_AUTOCLEAR, zero, 8);
 			if (ret < 0) {
 				blk_seterr(err, errlen, ret, "cannot update header of '%s'",
 					   bs->filename);

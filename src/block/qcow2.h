@@ -196,7 +196,8 @@ static inline struct qcow2 *qcow2_state(struct blockdev *bs)
 
 /* qcow2.c */
 int qcow2_corrupt(struct qcow2 *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int qcow2_write_header_field(struct qcow2 *s, uint32_t off, const void *be_data, size_t len);
+int qcow2_update_header(struct qcow2 *s, uint32_t off, const void *be_data, size_t len);
+int qcow2_set_size(struct qcow2 *s, uint64_t size);
 int qcow2_valid_offset(struct qcow2 *s, uint64_t off, uint64_t len);
 void qcow2_l2_cache_drop(struct qcow2 *s);
 int qcow2_l2_writeback_all(struct qcow2 *s);
