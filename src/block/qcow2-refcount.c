@@ -492,7 +492,7 @@ int qcow2_rc_writeback(struct qcow2 *s)
 }
 
 /* Refcounts to disk and synced: the precondition for writing any L2 table. */
-static int rc_flush(struct qcow2 *s)
+int qcow2_rc_flush(struct qcow2 *s)
 {
 	int ret = qcow2_rc_writeback(s);
 
@@ -518,7 +518,7 @@ int qcow2_metadata_flush(struct qcow2 *s)
 
 	if (!s->rc_loaded)
 		return 0;
-	ret = rc_flush(s);
+	ret = qcow2_rc_flush(s);
 	if (!ret)
 		ret = qcow2_l2_writeback_all(s);
 	if (ret < 0)
@@ -546,7 +546,7 @@ int qcow2_metadata_flush(struct qcow2 *s)
 		}
 		s->n_pending = 0;
 		s->dbuf_entry = 0;
-		ret = rc_flush(s);
+		ret = qcow2_rc_flush(s);
 	}
 	return ret;
 }

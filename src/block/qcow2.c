@@ -163,15 +163,9 @@ static int l2_writeback(struct qcow2 *s, struct qcow2_l2 *e)
 
 	if (!e->dirty)
 		return 0;
-	if (s->rc_dirty || s->rc_unsynced) {
-		ret = qcow2_rc_writeback(s);
-		if (!ret && s->rc_unsynced)
-			ret = blk_file_sync(s->bs);
-		if (ret < 0)
-			return ret;
-		s->rc_unsynced = false;
-		s->data_unsynced = false;
-	}
+	ret = qcow2_rc_flush(s);
+	if (ret < 0)
+		return ret;
 	ret = blk_file_pwrite(s->bs, e->offset, e->table, s->cluster_size);
 	if (ret < 0)
 		return ret;

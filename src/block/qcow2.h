@@ -217,6 +217,7 @@ int qcow2_alloc_bytes(struct qcow2 *s, uint64_t size, uint64_t *offset);
 int qcow2_free_later(struct qcow2 *s, uint64_t offset, uint64_t len);
 int qcow2_free_now(struct qcow2 *s, uint64_t offset, uint64_t len);
 int qcow2_rc_writeback(struct qcow2 *s);
+int qcow2_rc_flush(struct qcow2 *s);
 int qcow2_metadata_flush(struct qcow2 *s);
 void qcow2_entry_range(struct qcow2 *s, uint64_t l2e, uint64_t *start, uint64_t *len);
 
