@@ -720,10 +720,23 @@ static int clear_cluster(struct qcow2 *s, uint64_t off, bool zero)
 	return 0;
 }
 
-/* Apply fn to whole clusters of the range; report the unaligned head and tail to partial. */
-static int for_clusters(struct qcow2 *s, uint64_t off, uint64_t len, bool zero, bool partial_zero)
+/* Write zero bytes over [off, off+len) through the normal write path. */
+static int write_zero_bytes(struct qcow2 *s, uint64_t off, uint64_t len)
 {
 	static const char zeroes[4096];
+	int ret = 0;
+
+	for (uint64_t done = 0; done < len && !ret; done += MIN(len - done, sizeof(zeroes)))
+		ret = qcow2_pwrite(s->bs, off + done, zeroes, MIN(len - done, sizeof(zeroes)));
+	return ret;
+}
+
+/*
+ * Clear the whole clusters of the range (zero flag with zero, else unallocated); the partial head
+ * and tail are written with zeroes when partial_zero is set, and left alone otherwise.
+ */
+static int for_clusters(struct qcow2 *s, uint64_t off, uint64_t len, bool zero, bool partial_zero)
+{
 	uint64_t end = off + len;
 	int ret;
 
@@ -734,9 +747,7 @@ static int for_clusters(struct qcow2 *s, uint64_t off, uint64_t len, bool zero, 
 		if (n == s->cluster_size) {
 			ret = clear_cluster(s, off, zero);
 		} else if (partial_zero) {
-			ret = 0;
-			for (uint64_t done = 0; done < n && !ret; done += MIN(n - done, 4096))
-				ret = qcow2_pwrite(s->bs, off + done, zeroes, MIN(n - done, 4096));
+			ret = write_zero_bytes(s, off, n);
 		} else {
 			ret = 0;
 		}
@@ -764,14 +775,8 @@ static int qcow2_write_zeroes(struct blockdev *bs, uint64_t off, uint64_t len)
 
 	if (s->broken)
 		return -EIO;
-	if (s->version < 3 && s->backing) {
-		static const char zeroes[4096];
-		int ret = 0;
-
-		for (uint64_t done = 0; done < len && !ret; done += MIN(len - done, 4096))
-			ret = qcow2_pwrite(bs, off + done, zeroes, MIN(len - done, 4096));
-		return ret;
-	}
+	if (s->version < 3 && s->backing)
+		return write_zero_bytes(s, off, len);
 	return for_clusters(s, off, len, s->version >= 3, true);
 }
 
