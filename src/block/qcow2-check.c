@@ -147,15 +147,9 @@ static int run(struct check *c, enum blk_repair repair)
 		walk(c, l1, p->l1_size, false);
 		free(l1);
 	}
-	if (s->nb_snapshots) {
-		uint64_t size = 0;
-
-		for (uint32_t i = 0; i < s->nb_snapshots; i++)
-			size = ALIGN_UP(size + 40 + s->snaps[i].extra_size +
-					    strlen(s->snaps[i].id) + strlen(s->snaps[i].name),
-					8ULL);
-		ref(c, s->snapshots_offset, size, "snapshot table");
-	}
+	if (s->nb_snapshots)
+		ref(c, s->snapshots_offset, qcow2_snapshot_table_size(s->snaps, s->nb_snapshots),
+		    "snapshot table");
 	ref(c, s->rt_offset, (uint64_t)s->rt_clusters * s->cluster_size, "refcount table");
 	for (uint64_t i = 0; i < s->rt_entries; i++)
 		if (s->rt[i])

@@ -158,13 +158,13 @@ static int find_snapshot(struct qcow2 *s, const char *name)
 	return -1;
 }
 
-/* Bytes the table takes on disk. */
-static uint64_t table_size(struct qcow2_snapshot *sn, uint32_t n)
+/* Bytes a snapshot table takes on disk; in memory, entries say what is stored. */
+uint64_t qcow2_snapshot_table_size(const struct qcow2_snapshot *sn, uint32_t n)
 {
 	uint64_t size = 0;
 
 	for (uint32_t i = 0; i < n; i++)
-		size = ALIGN_UP(size + SN_HEADER + MAX(sn[i].extra_size, 16) + strlen(sn[i].id) +
+		size = ALIGN_UP(size + SN_HEADER + sn[i].extra_size + strlen(sn[i].id) +
 				    strlen(sn[i].name),
 				8ULL);
 	return size;
@@ -176,11 +176,20 @@ static uint64_t table_size(struct qcow2_snapshot *sn, uint32_t n)
  */
 static int write_table(struct qcow2 *s, struct qcow2_snapshot *sn, uint32_t n)
 {
-	uint64_t size = table_size(sn, n), off = 0, pos = 0;
-	uint64_t old_off = s->snapshots_offset, old_size = table_size(s->snaps, s->nb_snapshots);
+	uint64_t old_off = s->snapshots_offset;
+	uint64_t old_size = qcow2_snapshot_table_size(s->snaps, s->nb_snapshots);
+	uint64_t size, off = 0, pos = 0;
 	uint8_t *buf = NULL, hdr[12];
 	int ret;
 
+	/* Entries are stored with at least the 16 bytes of extra data v3 needs (disk size at 8). */
+	for (uint32_t i = 0; i < n; i++) {
+		if (sn[i].extra_size < 16) {
+			put_be64(sn[i].extra + 8, sn[i].disk_size);
+			sn[i].extra_size = 16;
+		}
+	}
+	size = qcow2_snapshot_table_size(sn, n);
 	if (size > QCOW2_MAX_SNAPSHOT_TABLE)
 		return -EFBIG;
 	if (n) {
@@ -190,8 +199,6 @@ static int write_table(struct qcow2 *s, struct qcow2_snapshot *sn, uint32_t n)
 			return ret;
 		buf = xcalloc(1, ALIGN_UP(size, (uint64_t)s->cluster_size));
 		for (uint32_t i = 0; i < n; i++) {
-			uint32_t extra = MAX(sn[i].extra_size, 16);
-
 			put_be64(buf + pos, sn[i].l1_offset);
 			put_be32(buf + pos + 8, sn[i].l1_size);
 			put_be16(buf + pos + 12, (uint16_t)strlen(sn[i].id));
@@ -200,11 +207,9 @@ static int write_table(struct qcow2 *s, struct qcow2_snapshot *sn, uint32_t n)
 			put_be32(buf + pos + 20, sn[i].date_nsec);
 			put_be64(buf + pos + 24, sn[i].vm_clock_nsec);
 			put_be32(buf + pos + 32, sn[i].vm_state_size);
-			put_be32(buf + pos + 36, extra);
+			put_be32(buf + pos + 36, sn[i].extra_size);
 			memcpy(buf + pos + SN_HEADER, sn[i].extra, sn[i].extra_size);
-			if (sn[i].extra_size < 16)
-				put_be64(buf + pos + SN_HEADER + 8, sn[i].disk_size);
-			pos += SN_HEADER + extra;
+			pos += SN_HEADER + sn[i].extra_size;
 			memcpy(buf + pos, sn[i].id, strlen(sn[i].id));
 			pos += strlen(sn[i].id);
 			memcpy(buf + pos, sn[i].name, strlen(sn[i].name));

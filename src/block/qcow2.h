@@ -224,6 +224,7 @@ void qcow2_entry_range(struct qcow2 *s, uint64_t l2e, uint64_t *start, uint64_t 
 /* qcow2-snapshot.c */
 int qcow2_read_snapshots(struct qcow2 *s, char *err, size_t errlen);
 void qcow2_free_snapshots(struct qcow2 *s);
+uint64_t qcow2_snapshot_table_size(const struct qcow2_snapshot *sn, uint32_t n);
 int qcow2_snapshot_list(struct blockdev *bs, const struct blk_snapshot_info **list, int *count);
 int qcow2_snapshot_create(struct blockdev *bs, const char *name, char *err, size_t errlen);
 int qcow2_snapshot_apply(struct blockdev *bs, const char *name, char *err, size_t errlen);

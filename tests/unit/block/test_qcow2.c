@@ -376,6 +376,81 @@ static void test_snapshots(void **state)
 	free(rd);
 }
 
+/*
+ * A v2 snapshot table may hold entries without extra data (old QEMU wrote them so). Rewriting
+ * the table must free exactly the clusters the old one took, not what it would take padded.
+ */
+static void test_snapshot_no_extra(void **state)
+{
+	const char *file = path("snap-v2.qcow2");
+	uint8_t hdr[12], *table = xcalloc(1, 1024), *out = xcalloc(1, 1024);
+	uint32_t nb, opos = 0, ipos = 0;
+	struct blk_check_result r;
+	struct blockdev *bs;
+	char name[8];
+	uint64_t off;
+	int fd;
+
+	(void)state;
+	/* Ten entries of 64 bytes (16 of extra data): the table takes two 512-byte clusters. */
+	create_qcow2(file, MiB, 512, 2, NULL, NULL);
+	bs = open_rw(file);
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(blk_snapshot_create(bs, name, errbuf, sizeof(errbuf)), 0);
+	}
+	assert_int_equal(blk_close(bs), 0);
+
+	/* Rewrite it in place without extra data: 480 bytes, so its second cluster leaks. */
+	fd = open(file, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, hdr, 12, 60), 12);
+	memcpy(&nb, hdr, 4);
+	memcpy(&off, hdr + 4, 8);
+	nb = be32toh(nb);
+	off = be64toh(off);
+	assert_int_equal(nb, 10);
+	assert_int_equal(pread(fd, table, 640, (off_t)off), 640);
+	for (uint32_t i = 0; i < nb; i++) {
+		uint16_t idn, nmn;
+		uint32_t extra;
+
+		memcpy(&idn, table + ipos + 12, 2);
+		memcpy(&nmn, table + ipos + 14, 2);
+		memcpy(&extra, table + ipos + 36, 4);
+		idn = be16toh(idn);
+		nmn = be16toh(nmn);
+		extra = be32toh(extra);
+		assert_int_equal(extra, 16);
+		memcpy(out + opos, table + ipos, 36);
+		memcpy(out + opos + 40, table + ipos + 40 + extra, idn + nmn);
+		opos = ALIGN_UP(opos + 40 + idn + nmn, 8U);
+		ipos = ALIGN_UP(ipos + 40 + extra + idn + nmn, 8U);
+	}
+	assert_int_equal(ipos, 640);
+	assert_int_equal(opos, 480);
+	assert_int_equal(pwrite(fd, out, 640, (off_t)off), 640);
+	close(fd);
+	bs = blk_open(file, "qcow2", BLK_REPAIR_OPEN, errbuf, sizeof(errbuf));
+	assert_non_null(bs);
+	assert_int_equal(blk_check(bs, BLK_REPAIR_LEAKS, &r), 0);
+	assert_int_equal(r.leaks_fixed, 1);
+	assert_int_equal(blk_close(bs), 0);
+	assert_clean(file);
+
+	/* Replacing the one-cluster table must leave the cluster after it alone. */
+	bs = open_rw(file);
+	assert_int_equal(blk_snapshot_create(bs, "s10", errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(blk_close(bs), 0);
+	assert_clean(file);
+	bs = open_rw(file);
+	assert_int_equal(blk_snapshot_delete(bs, "s3", errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(blk_close(bs), 0);
+	assert_clean(file);
+	free(table);
+	free(out);
+}
+
 /* Compressed clusters read back, and partial overwrites copy them correctly. */
 static void test_compressed(void **state)
 {
@@ -730,6 +805,7 @@ int main(void)
 	    cmocka_unit_test(test_backing_loop),
 	    cmocka_unit_test(test_backing_format_required),
 	    cmocka_unit_test(test_snapshots),
+	    cmocka_unit_test(test_snapshot_no_extra),
 	    cmocka_unit_test(test_compressed),
 	    cmocka_unit_test(test_resize),
 	    cmocka_unit_test(test_malformed_headers),
