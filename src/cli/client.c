@@ -94,25 +94,39 @@ const char *client_socket(const struct client *c)
 	return c->socket;
 }
 
+/* Connect to a UNIX stream socket: the fd, or -1 with errno set. */
+int client_connect_unix(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd, e;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 /* Connect to berthd's socket; -1 (reported) on failure. */
 static int connect_daemon(struct client *c)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	int fd;
+	int fd = client_connect_unix(c->socket);
 
-	if (strlen(c->socket) >= sizeof(addr.sun_path)) {
+	if (fd < 0 && errno == ENAMETOOLONG)
 		fprintf(stderr, "error: socket path %s is too long\n", c->socket);
-		return -1;
-	}
-	strcpy(addr.sun_path, c->socket);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+	else if (fd < 0)
 		fprintf(stderr, "error: failed to connect to berthd at %s: %s\n", c->socket,
 			strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
 	return fd;
 }
 
@@ -235,6 +249,17 @@ void response_free(struct response *resp)
 	resp->body = NULL;
 }
 
+/* berthd's error message from a failed answer's JSON body, or the body as it is. */
+void client_print_error(const struct response *r)
+{
+	json_t *j = json_loadb(r->body, r->len, 0, NULL);
+	const char *msg =
+	    json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+
+	fprintf(stderr, "error: %s\n", msg ? msg : r->body);
+	json_decref(j);
+}
+
 /* A JSON request; prints berthd's error message on failure. */
 json_t *client_call(struct client *c, const char *method, const char *path, json_t *body)
 {
@@ -245,16 +270,10 @@ json_t *client_call(struct client *c, const char *method, const char *path, json
 	if (client_request(c, method, path, text, text ? strlen(text) : 0, "application/json", &r) <
 	    0)
 		goto out;
-	j = json_loadb(r.body, r.len, 0, NULL);
-	if (r.status / 100 != 2) {
-		const char *msg =
-		    json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-		fprintf(stderr, "error: %s\n", msg ? msg : r.body);
-		json_decref(j);
-		j = NULL;
-	} else if (!j) {
+	if (r.status / 100 != 2)
+		client_print_error(&r);
+	else if (!(j = json_loadb(r.body, r.len, 0, NULL)))
 		fprintf(stderr, "error: berthd sent a malformed answer to %s %s\n", method, path);
-	}
 	response_free(&r);
 out:
 	free(text);

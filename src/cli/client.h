@@ -33,12 +33,17 @@ struct response {
 int client_request(struct client *c, const char *method, const char *path, const char *body,
 		   size_t len, const char *content_type, struct response *resp);
 void response_free(struct response *resp);
+/* Print "error: " and berthd's message from a failed answer (its body when it has none). */
+void client_print_error(const struct response *r);
 
 /*
  * A request whose answer is JSON: returns the parsed body of a 2xx answer
  * (a new reference), or NULL after printing berthd's error message.
  */
 json_t *client_call(struct client *c, const char *method, const char *path, json_t *body);
+
+/* Connect to a UNIX stream socket: the fd, or -1 with errno set (nothing printed). */
+int client_connect_unix(const char *path);
 
 /* URL-escape a domain name or other path component (caller frees). */
 char *client_escape(const char *s);

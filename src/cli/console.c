@@ -11,34 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
 #define ESCAPE_CHAR 0x1d /* Ctrl+] */
-
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(addr.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
 
 /* Copy between the terminal and the socket until Ctrl+], or either side closes. */
 static void relay(int sock)
@@ -79,20 +55,17 @@ static void relay(int sock)
 /* Attach the terminal to a domain's serial console. */
 int console_attach(struct client *c, const char *domain)
 {
-	char *esc = client_escape(domain), *path;
+	char *path = object_path("domains", domain, "/console");
 	struct termios saved, raw;
 	bool tty = isatty(STDIN_FILENO);
 	json_t *j;
 	int sock;
 
-	if (asprintf(&path, "domains/%s/console", esc) < 0)
-		return 1;
-	free(esc);
 	j = client_call(c, "GET", path, NULL);
 	free(path);
 	if (!j)
 		return 1;
-	sock = connect_unix(json_string_value(json_object_get(j, "path")) ?: "");
+	sock = client_connect_unix(json_string_value(json_object_get(j, "path")) ?: "");
 	if (sock < 0) {
 		fprintf(stderr, "error: connecting to the console of '%s' at %s: %s\n", domain,
 			json_string_value(json_object_get(j, "path")) ?: "(none)", strerror(errno));
