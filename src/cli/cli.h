@@ -19,7 +19,10 @@ struct command {
 
 /* "COLLECTION/NAME" (NAME escaped) + suffix, for API paths; malloc'd. */
 char *object_path(const char *collection, const char *name, const char *suffix);
-/* METHOD COLLECTION/NAME/SUFFIX for the command's one name argument; print msg on success. */
+/* METHOD COLLECTION/NAME/SUFFIX; print msg (a format taking the name) on success. */
+int name_action(struct client *c, const char *collection, const char *name, const char *method,
+		const char *suffix, const char *msg);
+/* name_action for the command's one name argument. */
 int object_action(struct client *c, int argc, char **argv, const char *collection,
 		  const char *method, const char *suffix, const char *msg);
 /* autostart and net-autostart: PUT COLLECTION/NAME/autostart (see commands.c). */
@@ -85,7 +88,17 @@ void table_init(struct table *t, size_t ncols, const char *const *headers);
 void table_add(struct table *t, const char *const *row);
 void table_print(struct table *t);
 
-/* Define XML text; prints warnings. Returns the domain name (caller frees) or NULL. */
-char *define_xml(struct client *c, const char *xml, size_t len, bool transient);
+/*
+ * POST XML text to a collection ("domains", "domains?transient=1", "networks");
+ * prints warnings. Returns the name defined (caller frees) or NULL (reported).
+ */
+char *define_xml(struct client *c, const char *collection, const char *xml, size_t len);
+/* define_xml with an XML file's contents. */
+char *define_file(struct client *c, const char *collection, const char *file);
+
+/* GET an XML answer: 0 with *r filled (response_free it), or -1 (reported). */
+int get_xml(struct client *c, const char *path, struct response *r);
+/* dumpxml, net-dumpxml: GET COLLECTION/NAME/SUFFIX and print it; the exit status. */
+int print_xml(struct client *c, const char *collection, const char *name, const char *suffix);
 
 #endif

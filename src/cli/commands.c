@@ -4,8 +4,6 @@
 #include "common/util.h"
 
 #include <errno.h>
-#include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +12,8 @@
  * Parse "--flag" options (from flags) and positional arguments; exactly
  * npos positionals are required. Returns 0, or -1 after printing why.
  */
-int parse_args(int argc, char **argv, const struct flag *flags, size_t nflags,
-	       const char **pos, size_t npos)
+int parse_args(int argc, char **argv, const struct flag *flags, size_t nflags, const char **pos,
+	       size_t npos)
 {
 	size_t got = 0;
 
@@ -55,25 +53,10 @@ int parse_args(int argc, char **argv, const struct flag *flags, size_t nflags,
 	return 0;
 }
 
-/* "domains/NAME" with NAME escaped, plus a suffix. */
-static char *dom_path(const char *dom, const char *fmt, ...)
-{
-	char *suffix = NULL, *path;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&suffix, fmt, ap) < 0)
-		die("out of memory");
-	va_end(ap);
-	path = object_path("domains", dom, suffix);
-	free(suffix);
-	return path;
-}
-
 /* GET domains/NAME. */
 static json_t *dom_get(struct client *c, const char *dom)
 {
-	char *path = dom_path(dom, "");
+	char *path = object_path("domains", dom, "");
 	json_t *j = client_call(c, "GET", path, NULL);
 
 	free(path);
@@ -174,58 +157,60 @@ int cmd_list(struct client *c, int argc, char **argv)
 	return 0;
 }
 
-/* POST the XML; print warnings; the name defined, or NULL. */
-char *define_xml(struct client *c, const char *xml, size_t len, bool transient)
+/* POST the XML to a collection; print warnings; the name defined, or NULL. */
+char *define_xml(struct client *c, const char *collection, const char *xml, size_t len)
 {
 	struct response r;
-	json_t *j, *w;
+	const char *defined;
 	char *name = NULL;
+	json_t *j, *w;
 	size_t i;
 
-	if (client_request(c, "POST", transient ? "domains?transient=1" : "domains", xml, len,
-			   "application/xml", &r) < 0)
+	if (client_request(c, "POST", collection, xml, len, "application/xml", &r) < 0)
 		return NULL;
-	j = json_loadb(r.body, r.len, 0, NULL);
 	if (r.status / 100 != 2) {
-		const char *msg =
-		    json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-		fprintf(stderr, "error: %s\n", msg ? msg : r.body);
-	} else if (json_string_value(json_object_get(j, "name"))) {
+		client_print_error(&r);
+		goto out;
+	}
+	j = json_loadb(r.body, r.len, 0, NULL);
+	defined = json_string_value(json_object_get(j, "name"));
+	if (defined) {
 		json_array_foreach(json_object_get(j, "warnings"), i, w)
 		    fprintf(stderr, "warning: %s\n", json_string_value(w));
-		name = xstrdup(json_string_value(json_object_get(j, "name")));
+		name = xstrdup(defined);
 	} else {
 		fprintf(stderr, "error: berthd sent a malformed answer\n");
 	}
 	json_decref(j);
+out:
 	response_free(&r);
 	return name;
 }
 
-/* A file's contents, or NULL after saying why. */
-static char *read_xml_file(const char *file, size_t *len)
+/* Define an XML file's contents (define_xml); the name defined, or NULL after saying why. */
+char *define_file(struct client *c, const char *collection, const char *file)
 {
-	char *xml = read_file(file, len);
+	size_t len;
+	char *xml = read_file(file, &len), *name;
 
-	if (!xml)
+	if (!xml) {
 		fprintf(stderr, "error: reading %s: %s\n", file, strerror(errno));
-	return xml;
+		return NULL;
+	}
+	name = define_xml(c, collection, xml, len);
+	free(xml);
+	return name;
 }
 
 /* berth define FILE */
 int cmd_define(struct client *c, int argc, char **argv)
 {
 	const char *file;
-	char *xml, *name;
-	size_t len;
+	char *name;
 
 	if (parse_args(argc, argv, NULL, 0, &file, 1) < 0)
 		return 1;
-	if (!(xml = read_xml_file(file, &len)))
-		return 1;
-	name = define_xml(c, xml, len, false);
-	free(xml);
-	if (!name)
+	if (!(name = define_file(c, "domains", file)))
 		return 1;
 	printf("Domain '%s' defined from %s\n", name, file);
 	free(name);
@@ -238,17 +223,12 @@ int cmd_create(struct client *c, int argc, char **argv)
 	bool console = false;
 	const struct flag flags[] = {{"console", &console}};
 	const char *file;
-	char *xml, *name;
-	size_t len;
+	char *name;
 	int ret = 0;
 
 	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &file, 1) < 0)
 		return 1;
-	if (!(xml = read_xml_file(file, &len)))
-		return 1;
-	name = define_xml(c, xml, len, true);
-	free(xml);
-	if (!name)
+	if (!(name = define_file(c, "domains?transient=1", file)))
 		return 1;
 	printf("Domain '%s' created from %s\n", name, file);
 	if (console) {
@@ -270,18 +250,13 @@ char *object_path(const char *collection, const char *name, const char *suffix)
 	return path;
 }
 
-/* METHOD COLLECTION/NAME/SUFFIX for the one name argument, then print msg (with the name). */
-int object_action(struct client *c, int argc, char **argv, const char *collection,
-		  const char *method, const char *suffix, const char *msg)
+/* METHOD COLLECTION/NAME/SUFFIX, then print msg (with the name); the exit status. */
+int name_action(struct client *c, const char *collection, const char *name, const char *method,
+		const char *suffix, const char *msg)
 {
-	const char *name;
-	char *path;
-	json_t *j;
+	char *path = object_path(collection, name, suffix);
+	json_t *j = client_call(c, method, path, NULL);
 
-	if (parse_args(argc, argv, NULL, 0, &name, 1) < 0)
-		return 1;
-	path = object_path(collection, name, suffix);
-	j = client_call(c, method, path, NULL);
 	free(path);
 	if (!j)
 		return 1;
@@ -291,10 +266,22 @@ int object_action(struct client *c, int argc, char **argv, const char *collectio
 	return 0;
 }
 
+/* name_action for the command's one name argument. */
+int object_action(struct client *c, int argc, char **argv, const char *collection,
+		  const char *method, const char *suffix, const char *msg)
+{
+	const char *name;
+
+	if (parse_args(argc, argv, NULL, 0, &name, 1) < 0)
+		return 1;
+	return name_action(c, collection, name, method, suffix, msg);
+}
+
 /* berth undefine DOMAIN */
 int cmd_undefine(struct client *c, int argc, char **argv)
 {
-	return object_action(c, argc, argv, "domains", "DELETE", "", "Domain '%s' has been undefined");
+	return object_action(c, argc, argv, "domains", "DELETE", "",
+			     "Domain '%s' has been undefined");
 }
 
 /* berth start DOMAIN [--console] */
@@ -303,18 +290,11 @@ int cmd_start(struct client *c, int argc, char **argv)
 	bool console = false;
 	const struct flag flags[] = {{"console", &console}};
 	const char *dom;
-	char *path;
-	json_t *j;
 
 	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &dom, 1) < 0)
 		return 1;
-	path = dom_path(dom, "/start");
-	j = client_call(c, "POST", path, NULL);
-	free(path);
-	if (!j)
+	if (name_action(c, "domains", dom, "POST", "/start", "Domain '%s' started"))
 		return 1;
-	json_decref(j);
-	printf("Domain '%s' started\n", dom);
 	if (console) {
 		fflush(stdout);
 		return console_attach(c, dom);
@@ -325,7 +305,8 @@ int cmd_start(struct client *c, int argc, char **argv)
 /* berth shutdown DOMAIN */
 int cmd_shutdown(struct client *c, int argc, char **argv)
 {
-	return object_action(c, argc, argv, "domains", "POST", "/shutdown", "Domain '%s' is being shutdown");
+	return object_action(c, argc, argv, "domains", "POST", "/shutdown",
+			     "Domain '%s' is being shutdown");
 }
 
 /* berth destroy DOMAIN */
@@ -337,7 +318,8 @@ int cmd_destroy(struct client *c, int argc, char **argv)
 /* berth reboot DOMAIN */
 int cmd_reboot(struct client *c, int argc, char **argv)
 {
-	return object_action(c, argc, argv, "domains", "POST", "/reboot", "Domain '%s' is being rebooted");
+	return object_action(c, argc, argv, "domains", "POST", "/reboot",
+			     "Domain '%s' is being rebooted");
 }
 
 /* berth reset DOMAIN */
@@ -461,34 +443,43 @@ int cmd_domstate(struct client *c, int argc, char **argv)
 	return 0;
 }
 
+/* GET a text (XML) answer: 0 with *r filled, or -1 after printing berthd's error. */
+int get_xml(struct client *c, const char *path, struct response *r)
+{
+	if (client_request(c, "GET", path, NULL, 0, NULL, r) < 0)
+		return -1;
+	if (r->status == 200)
+		return 0;
+	client_print_error(r);
+	response_free(r);
+	return -1;
+}
+
+/* dumpxml and net-dumpxml: GET COLLECTION/NAME/SUFFIX to stdout; the exit status. */
+int print_xml(struct client *c, const char *collection, const char *name, const char *suffix)
+{
+	char *path = object_path(collection, name, suffix);
+	struct response r;
+	int err = get_xml(c, path, &r);
+
+	free(path);
+	if (err)
+		return 1;
+	fwrite(r.body, 1, r.len, stdout);
+	response_free(&r);
+	return 0;
+}
+
 /* berth dumpxml DOMAIN [--inactive] */
 int cmd_dumpxml(struct client *c, int argc, char **argv)
 {
 	bool inactive = false;
 	const struct flag flags[] = {{"inactive", &inactive}};
 	const char *dom;
-	struct response r;
-	char *path;
-	int ret = 0;
 
 	if (parse_args(argc, argv, flags, ARRAY_SIZE(flags), &dom, 1) < 0)
 		return 1;
-	path = dom_path(dom, "/xml%s", inactive ? "?inactive=1" : "");
-	if (client_request(c, "GET", path, NULL, 0, NULL, &r) < 0) {
-		free(path);
-		return 1;
-	}
-	free(path);
-	if (r.status == 200) {
-		fwrite(r.body, 1, r.len, stdout);
-	} else {
-		json_t *j = json_loadb(r.body, r.len, 0, NULL);
-		fprintf(stderr, "error: %s\n", str(json_object_get(j, "error"), "message"));
-		json_decref(j);
-		ret = 1;
-	}
-	response_free(&r);
-	return ret;
+	return print_xml(c, "domains", dom, inactive ? "/xml?inactive=1" : "/xml");
 }
 
 /* berth domblklist DOMAIN [--details] */

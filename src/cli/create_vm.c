@@ -367,25 +367,13 @@ int cmd_create_vm(struct client *c, int argc, char **argv)
 		ret = 0;
 		goto done;
 	}
-	defined = define_xml(c, x.buf, x.len, false);
+	defined = define_xml(c, "domains", x.buf, x.len);
 	if (!defined)
 		goto done;
 	printf("Domain '%s' defined\n", defined);
 	ret = 0;
-	if (start) {
-		char *esc_name = client_escape(defined), *path;
-		json_t *j;
-		if (asprintf(&path, "domains/%s/start", esc_name) < 0)
-			exit(1);
-		j = client_call(c, "POST", path, NULL);
-		if (j)
-			printf("Domain '%s' started\n", defined);
-		else
-			ret = 1;
-		json_decref(j);
-		free(path);
-		free(esc_name);
-	}
+	if (start)
+		ret = name_action(c, "domains", defined, "POST", "/start", "Domain '%s' started");
 	free(defined);
 done:
 	free(x.buf);

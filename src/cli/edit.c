@@ -63,7 +63,7 @@ static bool ask_again(void)
 /* berth edit DOMAIN */
 int cmd_edit(struct client *c, int argc, char **argv)
 {
-	char tmp[] = "/tmp/berth-edit-XXXXXX.xml", *esc, *path, *edited = NULL, *name;
+	char tmp[] = "/tmp/berth-edit-XXXXXX.xml", *path, *edited = NULL, *name;
 	struct response r;
 	size_t len;
 	int fd, ret = 1;
@@ -72,23 +72,12 @@ int cmd_edit(struct client *c, int argc, char **argv)
 		fprintf(stderr, "error: usage: berth edit DOMAIN\n");
 		return 1;
 	}
-	esc = client_escape(argv[1]);
-	if (asprintf(&path, "domains/%s/xml?inactive=1", esc) < 0)
-		return 1;
-	free(esc);
-	if (client_request(c, "GET", path, NULL, 0, NULL, &r) < 0) {
+	path = object_path("domains", argv[1], "/xml?inactive=1");
+	if (get_xml(c, path, &r) < 0) {
 		free(path);
 		return 1;
 	}
 	free(path);
-	if (r.status != 200) {
-		json_t *j = json_loadb(r.body, r.len, 0, NULL);
-		const char *m =
-		    json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-		fprintf(stderr, "error: %s\n", m ? m : r.body);
-		json_decref(j);
-		goto out;
-	}
 	fd = mkstemps(tmp, 4);
 	if (fd < 0 || write_all(fd, r.body, r.len) < 0 || close(fd) < 0) {
 		fprintf(stderr, "error: writing %s: %s\n", tmp, strerror(errno));
@@ -108,7 +97,7 @@ int cmd_edit(struct client *c, int argc, char **argv)
 			ret = 0;
 			break;
 		}
-		name = define_xml(c, edited, len, false);
+		name = define_xml(c, "domains", edited, len);
 		if (name) {
 			printf("Domain '%s' XML configuration edited.\n", name);
 			free(name);

@@ -3,61 +3,28 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-
-/* Print berthd's error message from a failed request's body. */
-static void print_error(const struct response *r)
-{
-	json_t *j = json_loadb(r->body, r->len, 0, NULL);
-	const char *msg =
-	    json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-
-	fprintf(stderr, "error: %s\n", msg ? msg : r->body);
-	json_decref(j);
-}
 
 /* berth net-define FILE */
 int cmd_net_define(struct client *c, int argc, char **argv)
 {
 	const char *file;
-	struct response r;
-	json_t *j, *w;
-	size_t len, i;
-	char *xml;
-	int ret = 1;
+	char *name;
 
 	if (parse_args(argc, argv, NULL, 0, &file, 1) < 0)
 		return 1;
-	xml = read_file(file, &len);
-	if (!xml) {
-		fprintf(stderr, "error: reading %s: %s\n", file, strerror(errno));
+	if (!(name = define_file(c, "networks", file)))
 		return 1;
-	}
-	if (client_request(c, "POST", "networks", xml, len, "application/xml", &r) < 0) {
-		free(xml);
-		return 1;
-	}
-	free(xml);
-	if (r.status / 100 != 2) {
-		print_error(&r);
-	} else {
-		j = json_loadb(r.body, r.len, 0, NULL);
-		json_array_foreach(json_object_get(j, "warnings"), i, w)
-		    fprintf(stderr, "warning: %s\n", json_string_value(w));
-		printf("Network %s defined from %s\n", str(j, "name"), file);
-		json_decref(j);
-		ret = 0;
-	}
-	response_free(&r);
-	return ret;
+	printf("Network %s defined from %s\n", name, file);
+	free(name);
+	return 0;
 }
 
 int cmd_net_undefine(struct client *c, int argc, char **argv)
 {
-	return object_action(c, argc, argv, "networks", "DELETE", "", "Network %s has been undefined");
+	return object_action(c, argc, argv, "networks", "DELETE", "",
+			     "Network %s has been undefined");
 }
 
 int cmd_net_start(struct client *c, int argc, char **argv)
@@ -104,26 +71,10 @@ int cmd_net_list(struct client *c, int argc, char **argv)
 int cmd_net_dumpxml(struct client *c, int argc, char **argv)
 {
 	const char *net;
-	struct response r;
-	char *path;
-	int ret = 0;
 
 	if (parse_args(argc, argv, NULL, 0, &net, 1) < 0)
 		return 1;
-	path = object_path("networks", net, "/xml");
-	if (client_request(c, "GET", path, NULL, 0, NULL, &r) < 0) {
-		free(path);
-		return 1;
-	}
-	free(path);
-	if (r.status == 200) {
-		fwrite(r.body, 1, r.len, stdout);
-	} else {
-		print_error(&r);
-		ret = 1;
-	}
-	response_free(&r);
-	return ret;
+	return print_xml(c, "networks", net, "/xml");
 }
 
 /* berth net-autostart NETWORK [--disable] */
