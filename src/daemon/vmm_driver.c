@@ -551,6 +551,17 @@ static int write_state(struct vmm_proc *p, struct domain *dom, struct berr *err)
 	return ret;
 }
 
+/* berth-vmm has exited during its start: reap it and report why, from its log. */
+static void exited_while_starting(struct vmm_proc *p, struct berr *err)
+{
+	char tail[512];
+	int status = reap(p);
+
+	log_tail(p->log_path, p->log_start, tail, sizeof(tail));
+	berr_set(err, BERR_INTERNAL, "berth-vmm exited while starting (status %d): %s", status,
+		 tail[0] ? tail : "no output");
+}
+
 /* Wait until berth-vmm listens on its control socket (or dies, or takes too long). */
 static int wait_for_control(struct vmm_proc *p, struct berr *err)
 {
@@ -566,11 +577,7 @@ static int wait_for_control(struct vmm_proc *p, struct berr *err)
 			return 0;
 		}
 		if (wait_pidfd(p->pidfd, delay_ms) == 0) {
-			int status = reap(p);
-			log_tail(p->log_path, p->log_start, tail, sizeof(tail));
-			berr_set(err, BERR_INTERNAL,
-				 "berth-vmm exited while starting (status %d): %s", status,
-				 tail[0] ? tail : "no output");
+			exited_while_starting(p, err);
 			return -1;
 		}
 		if (clock_ns() > deadline) {
@@ -637,6 +644,11 @@ static int vmm_start(struct berthd *d, struct domain *dom, struct berr *err)
 		goto fail;
 	}
 	if (proc_start_time(p->pid, &p->start_time) < 0) {
+		/* Most likely it has already exited (a zombie has no start time to read). */
+		if (wait_pidfd(p->pidfd, 0) == 0) {
+			exited_while_starting(p, err);
+			goto fail;
+		}
 		berr_set(err, BERR_INTERNAL, "reading /proc/%d/stat: %s", p->pid, strerror(errno));
 		goto fail_kill;
 	}

@@ -742,6 +742,19 @@ def case_linux(args, tmp):
         d.stop()
 
 
+def case_vmmexit(args, tmp):
+    """A berth-vmm that exits at once: start says so, with its status, and nothing is left."""
+    d = Berthd(argparse.Namespace(**dict(vars(args), vmm="/bin/false")), tmp)
+    d.start()
+    try:
+        d.run("define", write_xml(tmp, "x", args.idle))
+        d.fails("start", "x", expect="berth-vmm exited while starting (status 1)")
+        check(d.state_of("x") == "shut off", "domain shut off after the failed start")
+        check(not os.path.exists(os.path.join(tmp, "run", "x.state")), "no state file left")
+    finally:
+        d.stop()
+
+
 CASES = {
     "lifecycle": case_lifecycle,
     "persistence": case_persistence,
@@ -751,6 +764,7 @@ CASES = {
     "concurrency": case_concurrency,
     "linux": case_linux,
     "bridge": case_bridge,
+    "vmmexit": case_vmmexit,
 }
 
 
