@@ -607,13 +607,15 @@ static void test_init_sipi(void **state)
 	    0xee,				      /* out dx, al */
 	    0xf4,				      /* hlt */
 	};
+	/* The AP says 'A' on the port before it sets the flag the BSP waits for:
+	 * the other way round, the BSP could end the VM before the port write. */
 	static const uint8_t ap[] = {
 	    0x31, 0xc0,			  /* xor ax, ax */
 	    0x8e, 0xd8,			  /* mov ds, ax */
-	    0xc6, 0x06, 0x00, 0x90, 0x41, /* mov byte [0x9000], 'A' */
 	    0xba, 0x12, 0x05,		  /* mov dx, 0x512 */
 	    0xb0, 0x41,			  /* mov al, 'A' */
 	    0xee,			  /* out dx, al */
+	    0xc6, 0x06, 0x00, 0x90, 0x41, /* mov byte [0x9000], 'A' */
 	    0xfa,			  /* cli */
 	    0xf4,			  /* hlt */
 	    0xeb, 0xfc,			  /* jmp to hlt */
